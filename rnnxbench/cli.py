@@ -1,0 +1,155 @@
+"""``rnnxbench run | list | data``: a thin command-line layer over :func:`rnnxbench.run`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from rnnxbench.engine.device import DEVICE_CHOICES
+from rnnxbench.registry import REGISTRIES, UnknownNameError
+from rnnxbench.tasks.base import DataUnavailable
+
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+LIST_KINDS = [*REGISTRIES, "suites", "profiles"]
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnxbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a benchmark suite and write its leaderboard")
+    run.add_argument("--suite", default="maj", help="suite name or path to a suite TOML")
+    run.add_argument("--config", help="a suite TOML file of your own (instead of --suite)")
+    run.add_argument("--profile", help="smoke | quick | paper, or a profile TOML file "
+                     "(default: the suite's)")
+    run.add_argument("--tasks", help="comma-separated task ids of the suite to run")
+    run.add_argument("--architectures", help="comma-separated architecture names")
+    run.add_argument("--explainers", help="comma-separated explainer names")
+    run.add_argument("--metrics", help="comma-separated metric names")
+    run.add_argument("--workers", type=int, default=0,
+                     help="parallel jobs (0: one per CPU core; results do not depend on it)")
+    run.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES}")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--data-dir", help="where IDX files are (default: $RNNXBENCH_DATA "
+                     "or ./datasets)")
+    run.add_argument("--cache-dir", help="trained models and scores (default: "
+                     "$RNNXBENCH_CACHE or ~/.cache/rnnxbench)")
+    run.add_argument("--results-dir", default="results", help="results go to DIR/<suite>/")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    lst = sub.add_parser("list", help="list registered components with a description")
+    lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
+
+    data = sub.add_parser("data", help="manage data sets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    dl = dsub.add_parser("download", help="fetch the official IDX files (needs a network)")
+    dl.add_argument("name", help="mnist | fashion-mnist")
+    dl.add_argument("--data-dir")
+    return parser
+
+
+def cmd_list(kind: str | None) -> int:
+    from rnnxbench.config import package_files
+    from rnnxbench.registry import ordered_by_similarity
+
+    kinds = [kind] if kind else LIST_KINDS
+    for k in kinds:
+        key = {"architecture": "architectures", "task": "tasks", "explainer": "explainers",
+               "metric": "metrics", "source": "sources", "suite": "suites",
+               "profile": "profiles"}.get(k, k)
+        if key not in LIST_KINDS:
+            choices = ordered_by_similarity(k, LIST_KINDS)
+            print(f"unknown kind {k!r}; valid choices (closest first): {', '.join(choices)}",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        if len(kinds) > 1:
+            print(f"{key}:")
+        if key in ("suites", "profiles"):
+            import tomllib
+
+            items = {}
+            for name, path in sorted(package_files(key).items()):
+                with open(path, "rb") as fh:
+                    items[name] = str(tomllib.load(fh).get("description", ""))
+        else:
+            registry = REGISTRIES[key]
+            items = registry.descriptions()
+            for name, err in registry.plugin_errors.items():
+                items[name] = f"(plugin failed to load) {err}"
+        width = max((len(n) for n in items), default=0)
+        for name, text in items.items():
+            print(f"  {name:<{width}}  {text}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from rnnxbench.pipeline import run_suite
+
+    result = run_suite(args.suite, args.profile, config=args.config, tasks=_names(args.tasks),
+                 architectures=_names(args.architectures),
+                 explainers=_names(args.explainers), metrics=_names(args.metrics),
+                 workers=args.workers, device=args.device, seed=args.seed,
+                 data_dir=args.data_dir, cache_dir=args.cache_dir,
+                 results_dir=args.results_dir, progress=not args.no_progress,
+                 command="rnnxbench " + shlex.join(argv))
+    board = result.leaderboard
+    cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
+                        "ci95_high", "n_folds", "accuracy_mean") if c in board]
+    import pandas as pd
+
+    with pd.option_context("display.width", 140, "display.max_rows", 500,
+                           "display.float_format", "{:.4f}".format):
+        print(board[cols].to_string(index=False))
+    info = result.info
+    print(f"\nmodels trained: {info['models']['trained']}, from cache: "
+          f"{info['models']['from_cache']}; scores computed: {info['scores']['computed']}, "
+          f"from cache: {info['scores']['from_cache']}")
+    for task_id, why in result.skipped.items():
+        print(f"skipped {task_id}: {why}")
+    if result.results_dir is not None:
+        print(f"results written to {result.results_dir}/")
+    failed = result.failures
+    if len(failed):
+        print(f"\n{len(failed)} explainer/metric combinations did not score:", file=sys.stderr)
+        for row in failed.itertuples(index=False):
+            print(f"  {row.status:<11} {row.task} {row.architecture} {row.explainer} "
+                  f"{row.metric}: {row.error}", file=sys.stderr)
+        if (failed["status"] == "failed").any():
+            return EXIT_FAILED_ROWS
+    return EXIT_OK
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from rnnxbench.tasks.download import download
+
+    paths = download(args.name, args.data_dir)
+    for p in paths:
+        print(p)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return cmd_list(args.kind)
+        if args.command == "data":
+            return cmd_data(args)
+        return cmd_run(args, argv)
+    except UnknownNameError as exc:
+        print(f"rnnxbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DataUnavailable, FileNotFoundError, ValueError) as exc:
+        print(f"rnnxbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

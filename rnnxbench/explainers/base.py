@@ -1,0 +1,53 @@
+"""The explainer interface, captum's: ``Explainer(model).attribute(inputs, target=...)``.
+
+Any class with that shape is an explainer (captum's own attribution classes included);
+subclassing :class:`Explainer` adds declared requirements and option handling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Explainer:
+    """Base class: relevance of each input value for the ``target`` class logit.
+
+    ``requires`` names model properties the method assumes (see
+    :class:`rnnxbench.models.base.Architecture`); when a model lacks one, the harness
+    records the pair as ``unsupported`` instead of computing something else.
+    """
+
+    description = ""
+    requires: frozenset[str] = frozenset()
+
+    def __init__(self, model: nn.Module, **options: Any):
+        self.model = model
+        self.options = options
+
+    def attribute(self, inputs: torch.Tensor, target: torch.Tensor | int) -> torch.Tensor:
+        """Relevance shaped like ``inputs`` (``(N, T, D)``) for class ``target``."""
+        raise NotImplementedError
+
+
+def unsupported_reason(explainer_cls: type, model: nn.Module) -> str | None:
+    """Why ``explainer_cls`` cannot explain ``model`` faithfully, or None."""
+    required = frozenset(getattr(explainer_cls, "requires", ()))
+    if not required:
+        return None
+    props = getattr(model, "instance_properties", None)
+    have = props() if callable(props) else frozenset(getattr(model, "properties", ()))
+    missing = sorted(required - have)
+    if missing:
+        return (f"{explainer_cls.__name__} assumes {', '.join(missing)}; "
+                f"{type(model).__name__} does not declare it")
+    return None
+
+
+def target_tensor(target: torch.Tensor | int, n: int, device: torch.device) -> torch.Tensor:
+    """``target`` as a ``(n,)`` long tensor on ``device``."""
+    if isinstance(target, int):
+        return torch.full((n,), target, dtype=torch.long, device=device)
+    return torch.as_tensor(target, device=device).long().reshape(n)

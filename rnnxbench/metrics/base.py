@@ -1,0 +1,35 @@
+"""The metric interface: relevance + task data -> one score per sample."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnxbench.tasks.base import TaskData
+
+
+class Metric:
+    """Base class of registered metrics.
+
+    ``higher_is_better`` declares the direction; ``requires_ground_truth`` whether the task
+    must provide a ground-truth mask. ``__call__(relevance, data)`` takes relevance shaped
+    like ``data.X`` (``(N, T, D)``) and returns ``(N,)`` per-sample scores.
+    """
+
+    description = ""
+    higher_is_better = True
+    requires_ground_truth = True
+    granularity = "block"
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def not_applicable(self, data: TaskData) -> str | None:
+        """Why this metric cannot score ``data``, or None."""
+        if self.requires_ground_truth and data.ground_truth is None:
+            return f"{type(self).__name__} needs ground truth; task {data.name!r} has none"
+        return None
+
+    def __call__(self, relevance: np.ndarray, data: TaskData, **context: Any) -> np.ndarray:
+        raise NotImplementedError

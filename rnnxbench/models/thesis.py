@@ -1,0 +1,219 @@
+"""The thesis' ReLU recurrent architectures (spec §1): Shallow and Deep.
+
+Written as plain torch modules so that relevance rules can walk them: every dense layer is
+its own :class:`ThesisLinear`, every non-linearity its own ``nn.ReLU`` module, every dropout
+its own ``nn.Dropout`` module, and the recurrence an explicit Python loop over the T steps.
+Modules used inside the loop are reused (called once per step). ``forward_steps(x)`` returns
+the logits and, for every dense layer, what it received and produced at each call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnxbench.models.base import Architecture
+from rnnxbench.models.layers import ThesisLinear, _check_bias
+from rnnxbench.registry import ARCHITECTURES
+from rnnxbench.tasks.base import InputSpec
+
+#: ``{layer name: (inputs, outputs)}``: for per-step layers the calls are stacked along
+#: dim 1, ``(N, n_calls, features)``; for head layers ``(N, features)``. ``inputs`` are exactly
+#: what the layer received (after dropout and concatenation), ``outputs`` are after the
+#: layer's ReLU (raw logits for ``out_layer``).
+Trace = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+class _Recorder:
+    """Collects per-call layer inputs/outputs for ``forward_steps`` (no-op when disabled)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.calls: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def __call__(self, name: str, inputs: torch.Tensor, outputs: torch.Tensor) -> None:
+        if self.enabled:
+            self.calls.setdefault(name, []).append((inputs, outputs))
+
+    def stacked(self, name: str, empty: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The calls of ``name`` stacked along dim 1 (``empty`` when it was never called)."""
+        calls = self.calls.get(name)
+        if not calls and empty is not None:
+            return empty
+        return torch.stack([c[0] for c in calls], 1), torch.stack([c[1] for c in calls], 1)
+
+
+class _ThesisRNN(Architecture):
+    """Shared option handling and the ``forward`` / ``forward_steps`` pair."""
+
+    properties = frozenset({"relu"})
+
+    def __init__(self, spec: InputSpec, bias: str, dropout: float, **sizes: int):
+        super().__init__(spec, bias=bias, dropout=dropout, **sizes)
+        self.bias = _check_bias(bias)
+        dropout = float(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.dropout = dropout
+
+    def instance_properties(self) -> frozenset[str]:
+        props = set(self.properties)
+        if self.bias == "none":
+            props.add("bias_free")
+        return frozenset(props)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, T, D)`` inputs -> ``(N, n_classes)`` logits."""
+        return self._run(x, _Recorder(False))
+
+    def forward_steps(self, x: torch.Tensor) -> tuple[torch.Tensor, Trace]:
+        """Logits and the per-call inputs/outputs of every dense layer (see :data:`Trace`)."""
+        rec = _Recorder(True)
+        logits = self._run(x, rec)
+        return logits, self._trace(x, rec)
+
+    @staticmethod
+    def _check_x(x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[1] < 1:
+            raise ValueError(f"expected (N, T, D) inputs with T >= 1, got {tuple(x.shape)}")
+
+    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+        raise NotImplementedError
+
+
+@ARCHITECTURES.register("shallow")
+class Shallow(_ThesisRNN):
+    """Thesis Shallow cell: one ReLU layer on ``[x_t | r_{t-1}]``, a ReLU recurrent layer.
+
+    Per step t = 1..T (``r_0 = 0``)::
+
+        xr_t = [x_t | r_{t-1}]                          (D + H)
+        ha_t = in_act(in_layer(xr_t))                   (D + H -> H)
+        r_t  = rec_act(rec_layer(rec_drop(ha_t)))       (H -> H), only for t < T
+        y    = out_layer(ha_T)                          (H -> n_classes)
+
+    Options: ``bias`` ("softplus" | "none"), ``dropout`` (p, default 0.2), ``hidden`` (H, 256).
+    In ``forward_steps``' trace, ``in_layer`` has T calls (inputs ``xr_t``, outputs
+    ``ha_t``), ``rec_layer`` T-1 calls (call k maps ``ha_k`` to ``r_k``, the recurrent input of
+    step k+1; 0-based), ``out_layer`` one call on ``ha_T``.
+    """
+
+    description = "Thesis Shallow ReLU RNN: [x_t | r_{t-1}] -> 256 ReLU -> recurrent 256"
+
+    def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
+                 hidden: int = 256):
+        super().__init__(spec, bias=bias, dropout=dropout, hidden=hidden)
+        self.hidden = hidden
+        self.in_layer = ThesisLinear(spec.step_dim + hidden, hidden, bias)
+        self.in_act = nn.ReLU()
+        self.rec_drop = nn.Dropout(dropout)
+        self.rec_layer = ThesisLinear(hidden, hidden, bias)
+        self.rec_act = nn.ReLU()
+        self.out_layer = ThesisLinear(hidden, spec.n_classes, bias)
+
+    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        self._check_x(x)
+        n, n_steps, _ = x.shape
+        r = x.new_zeros(n, self.hidden)
+        ha = r
+        for t in range(n_steps):
+            xr = torch.cat([x[:, t], r], dim=1)
+            ha = self.in_act(self.in_layer(xr))
+            rec("in_layer", xr, ha)
+            if t < n_steps - 1:
+                hd = self.rec_drop(ha)
+                r = self.rec_act(self.rec_layer(hd))
+                rec("rec_layer", hd, r)
+        y = self.out_layer(ha)
+        rec("out_layer", ha, y)
+        return y
+
+    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+        empty = x.new_zeros(x.shape[0], 0, self.hidden)
+        return {
+            "in_layer": rec.stacked("in_layer"),
+            "rec_layer": rec.stacked("rec_layer", (empty, empty)),
+            "out_layer": rec.calls["out_layer"][0],
+        }
+
+
+@ARCHITECTURES.register("deep")
+class Deep(_ThesisRNN):
+    """Thesis Deep cell: a per-step input layer, a ReLU cell layer, a ReLU recurrent layer.
+
+    Input layer on all steps at once (it is not recurrent), then per step (``r_0 = 0``)::
+
+        a_t  = in_act(in_layer(x_t))                         (D -> A)
+        xr_t = cell_drop([in_drop(a_t) | r_{t-1}])           (A + R)
+        ha_t = cell_act(cell_layer(xr_t))                    (A + R -> C)
+        r_t  = rec_act(rec_layer(rec_drop(ha_t)))            (C -> R), only for t < T
+        o1   = head_act(head_layer(head_drop(ha_T)))         (C -> O)
+        y    = out_layer(o1)                                 (O -> n_classes)
+
+    Options: ``bias``, ``dropout`` (0.2), ``in_units`` (A, 256), ``cell_units`` (C, 128),
+    ``rec_units`` (R, 256), ``head_units`` (O, 32). In ``forward_steps``' trace
+    ``in_layer`` and ``cell_layer`` have T calls (``in_layer``'s inputs are ``x``;
+    ``cell_layer``'s inputs are the dropped-out ``xr_t``), ``rec_layer`` T-1 calls (call k maps
+    ``ha_k`` to ``r_k``, 0-based), ``head_layer`` and ``out_layer`` one call each.
+    """
+
+    description = "Thesis Deep ReLU RNN: 256 ReLU input layer, 128 cell, recurrent 256, head 32"
+
+    def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
+                 in_units: int = 256, cell_units: int = 128, rec_units: int = 256,
+                 head_units: int = 32):
+        super().__init__(spec, bias=bias, dropout=dropout, in_units=in_units,
+                         cell_units=cell_units, rec_units=rec_units, head_units=head_units)
+        self.in_units, self.cell_units = in_units, cell_units
+        self.rec_units, self.head_units = rec_units, head_units
+        self.in_layer = ThesisLinear(spec.step_dim, in_units, bias)
+        self.in_act = nn.ReLU()
+        self.in_drop = nn.Dropout(dropout)
+        self.cell_drop = nn.Dropout(dropout)
+        self.cell_layer = ThesisLinear(in_units + rec_units, cell_units, bias)
+        self.cell_act = nn.ReLU()
+        self.rec_drop = nn.Dropout(dropout)
+        self.rec_layer = ThesisLinear(cell_units, rec_units, bias)
+        self.rec_act = nn.ReLU()
+        self.head_drop = nn.Dropout(dropout)
+        self.head_layer = ThesisLinear(cell_units, head_units, bias)
+        self.head_act = nn.ReLU()
+        self.out_layer = ThesisLinear(head_units, spec.n_classes, bias)
+
+    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        self._check_x(x)
+        n, n_steps, _ = x.shape
+        a = self.in_act(self.in_layer(x))
+        rec("in_layer", x, a)
+        ad = self.in_drop(a)
+        r = x.new_zeros(n, self.rec_units)
+        ha = x.new_zeros(n, self.cell_units)
+        for t in range(n_steps):
+            xr = self.cell_drop(torch.cat([ad[:, t], r], dim=1))
+            ha = self.cell_act(self.cell_layer(xr))
+            rec("cell_layer", xr, ha)
+            if t < n_steps - 1:
+                hd = self.rec_drop(ha)
+                r = self.rec_act(self.rec_layer(hd))
+                rec("rec_layer", hd, r)
+        hd = self.head_drop(ha)
+        o1 = self.head_act(self.head_layer(hd))
+        rec("head_layer", hd, o1)
+        y = self.out_layer(o1)
+        rec("out_layer", o1, y)
+        return y
+
+    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+        empty_in = x.new_zeros(x.shape[0], 0, self.cell_units)
+        empty_out = x.new_zeros(x.shape[0], 0, self.rec_units)
+        return {
+            "in_layer": rec.calls["in_layer"][0],
+            "cell_layer": rec.stacked("cell_layer"),
+            "rec_layer": rec.stacked("rec_layer", (empty_in, empty_out)),
+            "head_layer": rec.calls["head_layer"][0],
+            "out_layer": rec.calls["out_layer"][0],
+        }

@@ -1,0 +1,374 @@
+"""``run()``: suite -> tasks -> trained models -> relevance -> scores -> results.
+
+Two stages of independent jobs: *train* (task x architecture x fold; skipped when the
+model is cached) and *score* (one job per model: every explainer x metric not yet cached).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnxbench.config import Component, RunConfig, TaskEntry, load_config, stable_hash
+from rnnxbench.engine.cache import Cache
+from rnnxbench.engine.device import resolve_devices
+from rnnxbench.engine.folds import fold_indices
+from rnnxbench.engine.jobs import run_jobs
+from rnnxbench.engine.train import accuracy, train_model
+from rnnxbench.explainers.base import unsupported_reason
+from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS, describe
+from rnnxbench.tasks.base import DataUnavailable, TaskData
+
+SCORE_COLUMNS = ["suite", "task", "data_source", "n_images", "architecture", "explainer",
+                 "metric", "fold", "value", "accuracy", "gate", "gate_passed", "status",
+                 "error", "higher_is_better", "n_samples", "seed", "model_hash"]
+
+#: bump when a change to training or scoring code invalidates cached results
+CACHE_VERSION = 1
+
+
+@dataclass
+class ModelJob:
+    """One (task, architecture, fold) model: what defines it and where it is cached."""
+
+    task: TaskEntry
+    architecture: Component
+    fold: int
+    seed: int
+    model_hash: str
+    device: str
+    train_index: np.ndarray = field(repr=False)
+    test_index: np.ndarray = field(repr=False)
+
+
+def _seed_of(*parts: Any) -> int:
+    return int(stable_hash(list(parts), length=8), 16) % (2**31 - 1)
+
+
+def _build_model(data: TaskData, arch: Component) -> torch.nn.Module:
+    cls = ARCHITECTURES.get(arch.name)
+    reason = cls.check_input(data.spec) if hasattr(cls, "check_input") else None
+    if reason:
+        raise ValueError(f"architecture {arch.id!r} cannot take task {data.name!r}: {reason}")
+    return cls(data.spec, **arch.options)
+
+
+def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) -> dict[str, Any]:
+    """Train one model (or read it from the cache) and return its metadata."""
+    cache = Cache(cache_root)
+    if cache.has_model(job.model_hash):
+        _, meta = cache.load_model(job.model_hash)
+        return {**meta, "cached": True}
+    prof = cfg.profile
+    start = time.perf_counter()
+    try:
+        torch.manual_seed(job.seed)
+        model = _build_model(data, job.architecture)
+        losses = train_model(model, data.X[job.train_index], data.y[job.train_index],
+                             epochs=prof.epochs, lr=prof.lr, batch_size=prof.batch_size,
+                             seed=job.seed, device=job.device)
+        acc = accuracy(model, data.X[job.test_index], data.y[job.test_index], job.device)
+    except Exception as exc:  # noqa: BLE001 - a failed model becomes failed rows
+        return {"status": "failed", "error": f"training failed: {type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(), "cached": False}
+    meta = {"status": "ok", "accuracy": acc, "losses": losses, "n_parameters":
+            sum(p.numel() for p in model.parameters()), "train_seconds":
+            time.perf_counter() - start, "n_train": int(len(job.train_index)),
+            "n_test": int(len(job.test_index)), "architecture": job.architecture.name,
+            "options": job.architecture.options, "task": job.task.id, "fold": job.fold}
+    cache.save_model(job.model_hash, model.state_dict(), meta)
+    return {**meta, "cached": False}
+
+
+def _explainer_key(comp: Component, cfg: RunConfig) -> str:
+    cls = EXPLAINERS.get(comp.name)
+    return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
+                        cfg.profile.explain_samples, CACHE_VERSION])
+
+
+def _metric_key(comp: Component) -> str:
+    cls = METRICS.get(comp.name)
+    return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
+                        CACHE_VERSION])
+
+
+def _relevance(explainer: Any, data: TaskData, batch: int, device: str,
+               options: dict[str, Any]) -> np.ndarray:
+    """Relevance for every sample's true class, batch by batch, checked for shape and NaN."""
+    out = []
+    for start in range(0, len(data), batch):
+        x = torch.as_tensor(data.X[start:start + batch], dtype=torch.float32, device=device)
+        target = torch.as_tensor(data.y[start:start + batch], dtype=torch.long, device=device)
+        rel = explainer.attribute(x, target=target, **options)
+        if not isinstance(rel, torch.Tensor | np.ndarray):
+            raise TypeError(f"attribute() returned {type(rel).__name__}, expected a tensor")
+        rel = rel.detach().cpu().numpy() if isinstance(rel, torch.Tensor) else np.asarray(rel)
+        if rel.shape != tuple(x.shape):
+            raise ValueError(f"relevance has shape {rel.shape}, inputs {tuple(x.shape)}")
+        if not np.isfinite(rel).all():
+            raise ValueError(f"relevance has {int((~np.isfinite(rel)).sum())} NaN/inf values")
+        out.append(rel.astype(np.float64))
+    return np.concatenate(out)
+
+
+def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
+              model_meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Score one trained model with every explainer x metric; cached results are reused."""
+    cache = Cache(cache_root)
+    prof = cfg.profile
+    test = data.subset(job.test_index)
+    if prof.explain_samples:
+        test = test.subset(np.arange(min(prof.explain_samples, len(test))))
+    records: list[dict[str, Any]] = []
+    model = None
+
+    def record(exp: Component, met: Component, status: str, value: float = float("nan"),
+               error: str = "", seconds: float = 0.0) -> dict[str, Any]:
+        return {"explainer": exp.id, "metric": met.id, "status": status, "value": value,
+                "error": error, "n_samples": len(test), "explain_seconds": seconds,
+                "cached": False}
+
+    for exp in cfg.explainers:
+        ekey = _explainer_key(exp, cfg)
+        todo = []
+        for met in cfg.metrics:
+            hit = cache.load_score(job.model_hash, ekey, _metric_key(met))
+            if hit is not None:
+                records.append(hit)
+            else:
+                todo.append(met)
+        if not todo:
+            continue
+        if model_meta.get("status") != "ok":
+            records += [record(exp, m, "failed", error=model_meta.get("error", "no model"))
+                        for m in todo]
+            continue
+        if model is None:
+            model = _build_model(data, job.architecture)
+            model.load_state_dict(cache.load_model(job.model_hash)[0])
+            model.to(job.device).eval()
+        cls = EXPLAINERS.get(exp.name)
+        reason = unsupported_reason(cls, model)
+        if reason:
+            for met in todo:
+                records.append(record(exp, met, "unsupported", error=reason))
+            continue
+        start = time.perf_counter()
+        try:
+            init = {k: v for k, v in exp.options.items() if k != "attribute"}
+            explainer = cls(model, **init)
+            with torch.backends.cudnn.flags(enabled=False):
+                rel = _relevance(explainer, test, prof.explain_batch, job.device,
+                                 exp.options.get("attribute", {}))
+        except Exception as exc:  # noqa: BLE001 - a failing explainer is recorded
+            err = f"{type(exc).__name__}: {exc}"
+            records += [record(exp, m, "failed", error=err) for m in todo]
+            continue
+        finally:
+            model.eval()
+            model.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - start
+        for met in todo:
+            metric = METRICS.get(met.name)(**met.options)
+            reason = metric.not_applicable(test)
+            if reason:
+                rec = record(exp, met, "unsupported", error=reason, seconds=seconds)
+            else:
+                try:
+                    values = np.asarray(metric(rel, test, model=model), dtype=np.float64)
+                    if values.shape != (len(test),):
+                        raise ValueError(f"metric returned shape {values.shape}, "
+                                         f"expected ({len(test)},)")
+                    rec = record(exp, met, "ok", float(np.nanmean(values)), seconds=seconds)
+                except Exception as exc:  # noqa: BLE001
+                    rec = record(exp, met, "failed", error=f"{type(exc).__name__}: {exc}",
+                                 seconds=seconds)
+            rec["higher_is_better"] = bool(getattr(metric, "higher_is_better", True))
+            if rec["status"] != "failed":
+                cache.save_score(job.model_hash, ekey, _metric_key(met), {**rec, "cached": True})
+            records.append(rec)
+    return records
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` produced besides the scores table."""
+
+    scores: pd.DataFrame
+    leaderboard: pd.DataFrame
+    results_dir: Path | None
+    skipped: dict[str, str]
+    failures: pd.DataFrame
+    info: dict[str, Any]
+
+
+def _load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
+                ) -> tuple[dict[str, TaskData], dict[str, str]]:
+    from tqdm.auto import tqdm
+
+    loaded, skipped = {}, {}
+    for entry in tqdm(cfg.tasks, desc="data", unit="task", disable=not progress):
+        task = TASKS.get(entry.task)(**entry.options)
+        try:
+            loaded[entry.id] = task.build(entry.source, data_dir=data_dir,
+                                          max_images=cfg.profile.max_images, seed=cfg.seed)
+        except DataUnavailable as exc:
+            skipped[entry.id] = str(exc)
+    return loaded, skipped
+
+
+def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
+        config: str | Path | None = None, tasks: list[str] | None = None,
+        architectures: list[str] | None = None, explainers: list[str] | None = None,
+        metrics: list[str] | None = None, workers: int = 1, device: str = "auto",
+        seed: int = 0, data_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None, results_dir: str | Path | None = "results",
+        progress: bool = True, profile_overrides: dict[str, Any] | None = None,
+        command: str | None = None) -> RunResult:
+    """Run a benchmark suite; :func:`run` with the leaderboard, failures and provenance."""
+    from rnnxbench.report.provenance import write_results
+    from rnnxbench.report.tables import failure_summary, leaderboard
+
+    t0 = time.perf_counter()
+    cfg = load_config(suite, profile, config=config, tasks=tasks, architectures=architectures,
+                      explainers=explainers, metrics=metrics, seed=seed,
+                      profile_overrides=profile_overrides)
+    devices = resolve_devices(device)
+    cache = Cache(cache_dir)
+    timings: dict[str, float] = {}
+
+    data, skipped = _load_tasks(cfg, None if data_dir is None else str(data_dir), progress)
+    for task_id, why in skipped.items():
+        print(f"skipped task {task_id}: {why}", file=sys.stderr)
+    if not data:
+        raise DataUnavailable("no task of suite "
+                              f"{cfg.suite!r} has data here: " + "; ".join(skipped.values()))
+    timings["data"] = time.perf_counter() - t0
+
+    jobs: list[ModelJob] = []
+    for entry in cfg.tasks:
+        if entry.id not in data:
+            continue
+        d = data[entry.id]
+        folds = fold_indices(d.y, cfg.profile.n_folds, cfg.profile.cv_seed)
+        for arch in cfg.architectures:
+            for fold in cfg.profile.fold_ids():
+                definition = {"task": entry.id, "task_def": [entry.task, entry.source,
+                              entry.options], "data": d.fingerprint(), "arch": arch.name,
+                              "options": arch.options, "fold": fold,
+                              "n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed,
+                              "epochs": cfg.profile.epochs, "lr": cfg.profile.lr,
+                              "batch": cfg.profile.batch_size, "seed": cfg.seed,
+                              "version": CACHE_VERSION}
+                train_idx, test_idx = folds[fold]
+                jobs.append(ModelJob(entry, arch, fold, _seed_of(cfg.seed, entry.id, arch.id,
+                                     fold), Cache.key(definition),
+                                     devices[len(jobs) % len(devices)], train_idx, test_idx))
+
+    t1 = time.perf_counter()
+    metas = run_jobs(train_job, [(j, data[j.task.id], cfg, str(cache.root)) for j in jobs],
+                     workers=workers, desc="train", progress=progress)
+    timings["train"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    scored = run_jobs(score_job, [(j, data[j.task.id], cfg, str(cache.root), m)
+                                  for j, m in zip(jobs, metas, strict=True)],
+                      workers=workers, desc="explain+score", progress=progress)
+    timings["score"] = time.perf_counter() - t2
+
+    rows = []
+    for job, meta, records in zip(jobs, metas, scored, strict=True):
+        d = data[job.task.id]
+        gate = cfg.profile.gate(job.task.id, d.source.split(":")[0])
+        acc = meta.get("accuracy", float("nan"))
+        for rec in records:
+            rows.append({"suite": cfg.suite, "task": job.task.id,
+                         "data_source": f"{job.task.source}:{d.source.split(':')[0]}",
+                         "n_images": d.n_images, "architecture": job.architecture.id,
+                         "fold": job.fold, "accuracy": acc, "gate": gate,
+                         "gate_passed": bool(acc >= gate), "seed": cfg.seed,
+                         "model_hash": job.model_hash, **rec})
+    scores = _ordered(pd.DataFrame(rows), cfg)
+    board = leaderboard(scores)
+    failures = failure_summary(scores)
+    timings["total"] = time.perf_counter() - t0
+    info = {"command": command or _python_command(suite, profile), "config": cfg.to_dict(),
+            "config_hash": cfg.config_hash, "config_sources": cfg.sources,
+            "devices": devices, "workers": workers, "timings_seconds": timings,
+            "skipped_tasks": skipped, "cache_dir": str(cache.root),
+            "models": {"trained": sum(not m.get("cached") for m in metas),
+                       "from_cache": sum(bool(m.get("cached")) for m in metas)},
+            "scores": {"computed": int((~scores["cached"]).sum()),
+                       "from_cache": int(scores["cached"].sum())},
+            "data": {k: {"source": v.source, "n_images": v.n_images, "n_sequences": len(v)}
+                     for k, v in data.items()},
+            "model_accuracy": _accuracy_table(jobs, metas)}
+    out_dir = None
+    if results_dir is not None:
+        out_dir = write_results(scores[SCORE_COLUMNS], board, cfg, info,
+                                Path(results_dir) / cfg.suite)
+    return RunResult(scores, board, out_dir, skipped, failures, info)
+
+
+def run(suite: str | Path = "maj", profile: str | Path | None = None,
+        **options: Any) -> pd.DataFrame:
+    """Run a benchmark suite and return its scores (one row per fold and metric).
+
+    ``suite``/``profile`` are names of packaged TOML files or paths to your own; keyword
+    options as :func:`run_suite` (``tasks``, ``architectures``, ``explainers``,
+    ``metrics`` select or add components by name; ``workers``, ``device``, ``seed``,
+    ``data_dir``, ``cache_dir``, ``results_dir`` -- results go to
+    ``results_dir/<suite>/``, None writes nothing). ``scores.attrs`` records the results
+    folder, the config hash and skipped tasks; :func:`run_suite` returns everything.
+
+    >>> scores = rnnxbench.run("digits", profile="smoke")  # doctest: +SKIP
+    >>> scores.groupby(["architecture", "explainer", "metric"])["value"].mean()  # doctest: +SKIP
+    """
+    result = run_suite(suite, profile, **options)
+    scores = result.scores.copy()
+    scores.attrs.update(results_dir=None if result.results_dir is None
+                        else str(result.results_dir), config_hash=result.info["config_hash"],
+                        skipped=dict(result.skipped))
+    return scores
+
+
+def _accuracy_table(jobs: list[ModelJob], metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"task": j.task.id, "architecture": j.architecture.id, "fold": j.fold,
+             "accuracy": m.get("accuracy"), "status": m.get("status"),
+             "train_seconds": m.get("train_seconds"), "model_hash": j.model_hash}
+            for j, m in zip(jobs, metas, strict=True)]
+
+
+def _ordered(scores: pd.DataFrame, cfg: RunConfig) -> pd.DataFrame:
+    """Rows in suite order (task, architecture, explainer, metric, fold)."""
+    if scores.empty:
+        return pd.DataFrame(columns=SCORE_COLUMNS + ["cached", "explain_seconds"])
+    orders = {"task": [t.id for t in cfg.tasks],
+              "architecture": [a.id for a in cfg.architectures],
+              "explainer": [e.id for e in cfg.explainers], "metric": [m.id for m in cfg.metrics]}
+    keys = [scores[col].map({v: i for i, v in enumerate(vals)}) for col, vals in orders.items()]
+    frame = scores.assign(**{f"_k{i}": k for i, k in enumerate(keys)})
+    frame = frame.sort_values([f"_k{i}" for i in range(len(keys))] + ["fold"], kind="stable")
+    frame = frame.drop(columns=[f"_k{i}" for i in range(len(keys))]).reset_index(drop=True)
+    for col in SCORE_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def _python_command(suite: Any, profile: Any) -> str:
+    return f"rnnxbench.run({str(suite)!r}, profile={profile!r})"
+
+
+def component_descriptions(kind: str) -> dict[str, str]:
+    from rnnxbench.registry import REGISTRIES
+
+    return {n: describe(o) for n, o in REGISTRIES[kind].items()}

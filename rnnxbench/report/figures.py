@@ -1,0 +1,84 @@
+"""Figures: the thesis' Fig. 3.12 style leaderboard plot (mean and 95% CI over folds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rnnxbench.report.tables import leaderboard
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def plot_leaderboard(scores: pd.DataFrame, path: str | Path, metric: str = "cosine") -> Path:
+    """Plot one metric's leaderboard (see :func:`leaderboard_figure`) to a PNG at ``path``.
+
+    The parent folder is created; returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    leaderboard_figure(scores, metric).savefig(path, dpi=120)
+    return path
+
+
+def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
+    """The thesis' Fig. 3.12 for one metric, as a matplotlib Figure.
+
+    One panel per task; x = explainer, hue = architecture (dodged), a point at the mean over
+    folds and a vertical bar for the 95% t-interval, exactly as in :func:`leaderboard`.
+    Failed, unsupported and NaN folds are ignored; a single fold gets a point without a bar.
+    Built on a plain Figure (Agg canvas; no pyplot, no window, no global backend change).
+    """
+    import seaborn as sns  # imported here: the tables need neither seaborn nor matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    board = leaderboard(scores[scores["metric"] == metric])
+    tasks = list(pd.unique(board["task"])) or ["(no data)"]
+    shown = board[np.isfinite(board["mean"].to_numpy(dtype=np.float64))]
+    # order of first appearance in scores, keeping only what has a finite mean somewhere
+    explainers = [e for e in pd.unique(board["explainer"]) if e in set(shown["explainer"])]
+    archs = [a for a in pd.unique(board["architecture"]) if a in set(shown["architecture"])]
+    colors = dict(zip(archs, sns.color_palette("tab10", max(len(archs), 1)), strict=False))
+    width = 0.8 / max(len(archs), 1)
+    offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
+
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
+                     layout="constrained")
+        axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
+        for ax, task in zip(axes, tasks, strict=True):
+            rows = shown[shown["task"] == task]
+            for arch in archs:
+                sub = rows[rows["architecture"] == arch]
+                if sub.empty:
+                    continue
+                x = np.array([explainers.index(e) for e in sub["explainer"]]) + offsets[arch]
+                mean = sub["mean"].to_numpy(dtype=np.float64)
+                low = sub["ci95_low"].to_numpy(dtype=np.float64)
+                high = sub["ci95_high"].to_numpy(dtype=np.float64)
+                has_ci = np.isfinite(low) & np.isfinite(high)
+                if has_ci.any():
+                    ax.errorbar(x[has_ci], mean[has_ci],
+                                yerr=np.vstack([mean - low, high - mean])[:, has_ci],
+                                fmt="none", ecolor=colors[arch], elinewidth=1.5, capsize=3)
+                ax.plot(x, mean, "o", color=colors[arch], markersize=6)
+            ax.set_title(str(task))
+            ax.set_xticks(range(len(explainers)), [str(e) for e in explainers],
+                          rotation=30 if len(explainers) > 4 else 0)
+            ax.set_xlim(-0.6, max(len(explainers), 1) - 0.4)
+            ax.set_xlabel("explainer")
+            if rows.empty:
+                ax.text(0.5, 0.5, "no successful folds", ha="center", va="center",
+                        transform=ax.transAxes)
+        axes[0].set_ylabel(f"{metric} (mean, 95% CI over folds)")
+        if archs:
+            handles = [Line2D([], [], marker="o", linestyle="none", color=colors[a])
+                       for a in archs]
+            fig.legend(handles, [str(a) for a in archs], title="architecture",
+                       loc="outside right upper")
+    return fig

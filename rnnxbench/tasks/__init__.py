@@ -1,0 +1,36 @@
+"""Tasks and data sources; importing this module registers the built-ins.
+
+Downloads: ``rnnxbench.tasks.download.download`` (not re-exported here, so that the name
+``rnnxbench.tasks.download`` stays the module).
+"""
+
+from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
+from rnnxbench.tasks.idx import read_idx, write_idx
+from rnnxbench.tasks.maj import MajorityTask, create_majority_data, to_image, valid_n_steps
+from rnnxbench.tasks.sources import (
+    DigitsSource,
+    FashionMnistSource,
+    Images,
+    MnistSource,
+    load_source,
+    resolve_data_dir,
+)
+
+__all__ = [
+    "DataUnavailable",
+    "DigitsSource",
+    "FashionMnistSource",
+    "Images",
+    "InputSpec",
+    "MajorityTask",
+    "MnistSource",
+    "Task",
+    "TaskData",
+    "create_majority_data",
+    "load_source",
+    "read_idx",
+    "resolve_data_dir",
+    "to_image",
+    "valid_n_steps",
+    "write_idx",
+]

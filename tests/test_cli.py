@@ -1,0 +1,109 @@
+"""The command line: listing, bad input (exit 2), plugins through entry points."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from rnnxbench.cli import main
+
+
+def test_list_prints_every_kind_with_descriptions(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("tasks:", "architectures:", "explainers:", "metrics:", "suites:",
+                 "profiles:", "shallow", "deep", "sa", "gb", "cosine", "relevance_mass",
+                 "maj", "smoke", "quick", "paper"):
+        assert word in out
+    assert main(["list", "explainers"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines)  # name + description
+
+
+def test_unknown_names_exit_2_with_closest_first(capsys):
+    assert main(["run", "--suite", "mja"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown suite 'mja'" in err and "closest first): maj" in err
+    assert main(["run", "--suite", "digits", "--explainers", "sa,gbb"]) == 2
+    assert "closest first): gb" in capsys.readouterr().err
+    assert main(["run", "--suite", "digits", "--architectures", "shalow"]) == 2
+    assert "closest first): shallow" in capsys.readouterr().err
+    assert main(["run", "--suite", "digits", "--metrics", "cosin"]) == 2
+    assert "closest first): cosine" in capsys.readouterr().err
+    assert main(["run", "--suite", "digits", "--tasks", "mnist-maj"]) == 2
+    assert "digits-maj" in capsys.readouterr().err
+    assert main(["list", "explainer"]) == 0
+    assert main(["list", "wizards"]) == 2
+    assert main(["run", "--suite", "digits", "--device", "tpu"]) == 2
+    assert "valid choices" in capsys.readouterr().err
+
+
+PLUGIN = '''
+import torch
+from rnnxbench import Explainer
+
+
+class GradTimesInput(Explainer):
+    """Gradient x input of the explained logit."""
+
+    def attribute(self, inputs, target):
+        inputs = inputs.detach().requires_grad_(True)
+        score = self.model(inputs).gather(1, target[:, None]).sum()
+        (grad,) = torch.autograd.grad(score, inputs)
+        return grad * inputs
+'''
+
+
+def _install_plugin(root: Path) -> dict[str, str]:
+    """A plugin distribution on sys.path: a module plus dist-info with entry points."""
+    (root / "my_gxi.py").write_text(textwrap.dedent(PLUGIN))
+    info = root / "my_gxi-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-gxi\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[rnnxbench.explainers]\ngxi = my_gxi:GradTimesInput\n"
+        "broken = my_gxi_missing:Nothing\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_entry_point_plugin_is_listed_and_scored(tmp_path):
+    env = _install_plugin(tmp_path)
+    cli = [sys.executable, "-m", "rnnxbench.cli"]
+    listed = subprocess.run(cli + ["list", "explainers"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0
+    assert "gxi" in listed.stdout and "Gradient x input" in listed.stdout
+    assert "broken" in listed.stdout and "my_gxi_missing" in listed.stdout
+    run = subprocess.run(cli + ["run", "--suite", "digits", "--profile", "smoke",
+                                "--explainers", "gxi,sa", "--architectures", "deep",
+                                "--workers", "2", "--no-progress",
+                                "--cache-dir", str(tmp_path / "cache"),
+                                "--results-dir", str(tmp_path / "results")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "my_gxi_missing" in run.stderr  # the broken plugin is named, the rest runs
+    scores = pd.read_csv(tmp_path / "results" / "digits" / "scores.csv")
+    assert set(scores["explainer"]) == {"gxi", "sa"}
+    assert (scores["status"] == "ok").all()
+
+
+def test_failed_rows_give_nonzero_exit_after_writing(tmp_path):
+    env = _install_plugin(tmp_path)
+    (tmp_path / "my_gxi.py").write_text(textwrap.dedent(PLUGIN).replace(
+        "return grad * inputs", "raise RuntimeError('plugin bug')"))
+    run = subprocess.run([sys.executable, "-m", "rnnxbench.cli", "run", "--suite", "digits",
+                          "--profile", "smoke", "--explainers", "gxi,sa", "--architectures",
+                          "shallow", "--no-progress", "--cache-dir", str(tmp_path / "c"),
+                          "--results-dir", str(tmp_path / "r")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1
+    assert "plugin bug" in run.stderr
+    scores = pd.read_csv(tmp_path / "r" / "digits" / "scores.csv")
+    assert set(scores.loc[scores.explainer == "gxi", "status"]) == {"failed"}
+    assert set(scores.loc[scores.explainer == "sa", "status"]) == {"ok"}
+    assert (tmp_path / "r" / "digits" / "leaderboard.csv").exists()

