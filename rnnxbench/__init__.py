@@ -17,10 +17,12 @@ from rnnxbench.registry import (
     Registry,
     UnknownNameError,
 )
+from rnnxbench.relevance.explain import explain
 from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
 
 __version__ = "0.1.0"
 
 __all__ = ["ARCHITECTURES", "EXPLAINERS", "METRICS", "SOURCES", "TASKS", "Architecture",
            "DataUnavailable", "Explainer", "InputSpec", "Metric", "Registry", "RunResult",
-           "Task", "TaskData", "UnknownNameError", "__version__", "run", "run_suite"]
+           "Task", "TaskData", "UnknownNameError", "__version__", "explain", "run",
+           "run_suite"]

@@ -25,6 +25,7 @@ from rnnxbench.engine.jobs import run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS, describe
+from rnnxbench.relevance.engine import UnsupportedModel
 from rnnxbench.tasks.base import DataUnavailable, TaskData
 
 SCORE_COLUMNS = ["suite", "task", "data_source", "n_images", "architecture", "explainer",
@@ -168,6 +169,9 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             with torch.backends.cudnn.flags(enabled=False):
                 rel = _relevance(explainer, test, prof.explain_batch, job.device,
                                  exp.options.get("attribute", {}))
+        except UnsupportedModel as exc:  # the method has no faithful rule for this model
+            records += [record(exp, m, "unsupported", error=str(exc)) for m in todo]
+            continue
         except Exception as exc:  # noqa: BLE001 - a failing explainer is recorded
             err = f"{type(exc).__name__}: {exc}"
             records += [record(exp, m, "failed", error=err) for m in todo]

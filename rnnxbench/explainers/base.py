@@ -32,13 +32,30 @@ class Explainer:
         raise NotImplementedError
 
 
+def model_properties(model: nn.Module) -> frozenset[str]:
+    """Declared properties of a registered architecture; inferred for a plain torch model
+    (``relu`` when its only non-linearities are nn.ReLU modules and ReLU nn.RNNs)."""
+    props = getattr(model, "instance_properties", None)
+    if callable(props):
+        return frozenset(props())
+    if hasattr(model, "properties"):
+        return frozenset(model.properties)
+    inferred = set()
+    nonlinear = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.Softplus, nn.LeakyReLU, nn.LSTM,
+                 nn.GRU, nn.Softmax, nn.MultiheadAttention)
+    modules = list(model.modules())
+    tanh_rnn = any(isinstance(m, nn.RNN) and m.nonlinearity != "relu" for m in modules)
+    if not tanh_rnn and not any(isinstance(m, nonlinear) for m in modules):
+        inferred.add("relu")
+    return frozenset(inferred)
+
+
 def unsupported_reason(explainer_cls: type, model: nn.Module) -> str | None:
     """Why ``explainer_cls`` cannot explain ``model`` faithfully, or None."""
     required = frozenset(getattr(explainer_cls, "requires", ()))
     if not required:
         return None
-    props = getattr(model, "instance_properties", None)
-    have = props() if callable(props) else frozenset(getattr(model, "properties", ()))
+    have = model_properties(model)
     missing = sorted(required - have)
     if missing:
         return (f"{explainer_cls.__name__} assumes {', '.join(missing)}; "

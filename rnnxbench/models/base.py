@@ -41,5 +41,14 @@ class Architecture(nn.Module):
         """Properties of this instance (may depend on options, e.g. ``bias='none'``)."""
         return frozenset(self.properties)
 
+    def relevance_roles(self) -> dict[str, tuple[str, int]]:
+        """Rule role of each module for relevance propagation (thesis §2, 'which rule where').
+
+        ``{"name": ("input", 0)}`` for a layer on the bounded input only,
+        ``("mixed", n)`` when its first ``n`` inputs are the bounded input and the rest
+        non-negative states; unnamed layers are ``hidden``.
+        """
+        return {}
+
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

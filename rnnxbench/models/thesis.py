@@ -104,6 +104,10 @@ class Shallow(_ThesisRNN):
 
     description = "Thesis Shallow ReLU RNN: [x_t | r_{t-1}] -> 256 ReLU -> recurrent 256"
 
+    def relevance_roles(self) -> dict[str, tuple[str, int]]:
+        """The thesis' mixed rule on the input layer, which sees ``[x_t | r_{t-1}]``."""
+        return {"in_layer": ("mixed", self.spec.step_dim)}
+
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  hidden: int = 256):
         super().__init__(spec, bias=bias, dropout=dropout, hidden=hidden)
@@ -163,6 +167,10 @@ class Deep(_ThesisRNN):
 
     description = "Thesis Deep ReLU RNN: 256 ReLU input layer, 128 cell, recurrent 256, head 32"
 
+    def relevance_roles(self) -> dict[str, tuple[str, int]]:
+        """z-beta on the first input layer (pixels only); every other layer is hidden."""
+        return {"in_layer": ("input", 0)}
+
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  in_units: int = 256, cell_units: int = 128, rec_units: int = 256,
                  head_units: int = 32):
@@ -217,3 +225,4 @@ class Deep(_ThesisRNN):
             "head_layer": rec.calls["head_layer"][0],
             "out_layer": rec.calls["out_layer"][0],
         }
+

@@ -1,0 +1,216 @@
+"""Recurrence-safe relevance propagation: hooks that attach a rule to every module call.
+
+:func:`propagate` runs one forward pass in *relevance mode* and one backward pass, for a
+whole batch: every rule-bearing module (dense, conv, pooling) returns its output through
+:class:`~rnnxbench.relevance.functions.LayerRelevance`, element-wise activations pass
+relevance unchanged, and torch's recurrent modules (nn.RNN / nn.GRU / nn.LSTM) are run as
+unrolled cells built from the same functions (no cuDNN backward, no train() mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnxbench.relevance import functions as rf
+from rnnxbench.relevance.rules import LinearOp, Proportional, Rule, linear_op
+
+Tensor = torch.Tensor
+
+ACTIVATIONS = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Softplus)
+NEUTRAL = (nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d,
+           nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
+RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
+
+
+class UnsupportedModel(ValueError):
+    """A model contains something relevance propagation has no faithful rule for."""
+
+
+@dataclass
+class Composite:
+    """Which rule each layer gets, by role.
+
+    Roles: ``hidden`` (default), ``input`` (a layer that sees only the bounded model input),
+    ``mixed`` (bounded input and non-negative states concatenated; the first ``n_bounded``
+    features are the input). ``input``/``mixed`` fall back to ``hidden`` when not given.
+    """
+
+    hidden: Rule
+    input: Rule | None = None
+    mixed: Any = None  # callable n_bounded -> Rule
+    gate_epsilon: float = 1e-3  # stabiliser of the proportional split in gated sums
+
+    def rule(self, role: str, n_bounded: int = 0) -> Rule:
+        if role == "input" and self.input is not None:
+            return self.input
+        if role == "mixed" and self.mixed is not None:
+            return self.mixed(n_bounded)
+        return self.hidden
+
+
+def module_op(module: nn.Module) -> LinearOp | None:
+    """The weight-linear map of a rule-bearing module, or None."""
+    from rnnxbench.models.layers import ThesisConv2d, ThesisLinear
+
+    if isinstance(module, ThesisLinear):
+        return linear_op(module.weight, module.effective_bias)
+    if isinstance(module, nn.Linear):
+        return linear_op(module.weight, module.bias)
+    if isinstance(module, ThesisConv2d):
+        pad = module.same_pad
+        return LinearOp(lambda x, w: F.conv2d(F.pad(x, pad), w), module.weight,
+                        module.effective_bias, 1)
+    if isinstance(module, nn.Conv1d | nn.Conv2d):
+        if module.padding_mode != "zeros":
+            raise UnsupportedModel(f"{module}: padding_mode {module.padding_mode!r}")
+        conv = F.conv1d if isinstance(module, nn.Conv1d) else F.conv2d
+
+        def forward(x: Tensor, w: Tensor, m: nn.Module = module, conv=conv) -> Tensor:
+            return conv(x, w, None, m.stride, m.padding, m.dilation, m.groups)
+
+        return LinearOp(forward, module.weight, module.bias, 1)
+    if _is_pool(module):  # type(m).forward bypasses the hooks
+        return LinearOp(lambda x, w, m=module: type(m).forward(m, x), None)
+    return None
+
+
+def _is_pool(module: nn.Module) -> bool:
+    return isinstance(module, nn.AvgPool1d | nn.AvgPool2d | nn.AdaptiveAvgPool1d
+                      | nn.AdaptiveAvgPool2d)
+
+
+def _shares_storage(a: Tensor, b: Tensor) -> bool:
+    try:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    except RuntimeError:
+        return False
+
+
+@contextmanager
+def relevance_mode(model: nn.Module, composite: Composite, *,
+                   roles: dict[str, tuple[str, int]] | None = None,
+                   model_input: Tensor | None = None) -> Iterator[None]:
+    """Within the block, ``model(x)`` builds a graph whose backward pass is relevance.
+
+    ``roles`` maps module names to ``(role, n_bounded)`` (see :class:`Composite`); without
+    a declared role, a layer fed directly by ``model_input`` gets the ``input`` role.
+    """
+    roles = roles or {}
+    with ExitStack() as stack:
+        for name, module in model.named_modules():
+            if isinstance(module, RECURRENT):
+                stack.enter_context(_unrolled(module, composite, model_input))
+                continue
+            if list(module.children()):
+                continue
+            op = module_op(module)
+            if op is not None:
+                hook = _layer_hook(name, op, composite, roles, model_input)
+                stack.enter_context(_hooked(module, hook))
+            elif isinstance(module, ACTIVATIONS):
+                stack.enter_context(_hooked(module, _activation_hook))
+            elif isinstance(module, NEUTRAL) or not list(module.parameters(recurse=False)):
+                continue
+            else:
+                raise UnsupportedModel(f"no relevance rule for module {name!r} "
+                                       f"({type(module).__name__})")
+        yield
+
+
+@contextmanager
+def _hooked(module: nn.Module, hook) -> Iterator[None]:
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _activation_hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
+    return rf.pass_through(args[0], out)
+
+
+def _layer_hook(name: str, op: LinearOp, composite: Composite,
+                roles: dict[str, tuple[str, int]], model_input: Tensor | None):
+    def hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
+        x = args[0]
+        if _is_pool(module):
+            return rf.layer(x, out, Proportional(), op)
+        role, n_bounded = roles.get(name, (None, 0))
+        if role is None:
+            fed_by_input = model_input is not None and _shares_storage(x, model_input)
+            role = "input" if fed_by_input else "hidden"
+        rule = composite.rule(role, n_bounded)
+        return rf.layer(x, out, rule, op)
+
+    return hook
+
+
+# ----------------------------------------------------------------------------- cells
+@contextmanager
+def _unrolled(module: nn.Module, composite: Composite,
+              model_input: Tensor | None) -> Iterator[None]:
+    """Run ``module`` (nn.RNN/GRU/LSTM) as an unrolled cell in relevance mode; its first
+    layer gets the ``mixed`` role when it is fed directly by the (bounded) model input."""
+    from rnnxbench.relevance.cells import recurrent_forward
+
+    if getattr(module, "proj_size", 0):
+        raise UnsupportedModel(f"{type(module).__name__} with proj_size is not supported")
+
+    def forward(input: Tensor, hx: Any = None) -> Any:
+        fed_by_input = model_input is not None and _shares_storage(input, model_input)
+        return recurrent_forward(module, input, hx, composite, bounded_first=fed_by_input)
+
+    module.forward = forward
+    try:
+        yield
+    finally:
+        del module.forward
+
+
+def start_relevance(logits: Tensor, target: Tensor, start: str) -> Tensor:
+    """Output relevance: the target logit (``"logit"``) or its positive part
+    (``"positive"``) at the target class, zero elsewhere."""
+    if start not in ("positive", "logit"):
+        raise ValueError(f"start must be 'positive' or 'logit', got {start!r}")
+    score = logits.detach().gather(1, target[:, None])
+    if start == "positive":
+        score = score.clamp(min=0)
+    return torch.zeros_like(logits).scatter(1, target[:, None], score)
+
+
+def propagate(model: nn.Module, inputs: Tensor, target: Tensor, composite: Composite, *,
+              start: str = "positive", roles: dict[str, tuple[str, int]] | None = None,
+              bounded_input: bool = False) -> Tensor:
+    """Input relevance for ``target``: one relevance-mode forward and backward pass."""
+    model.eval()
+    x = inputs.detach().clone().requires_grad_(True)
+    with relevance_mode(model, composite, roles=roles,
+                        model_input=x if bounded_input else None), _frozen(model), \
+            torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
+        logits = model(x)
+        R0 = start_relevance(logits, target, start)
+        (R,) = torch.autograd.grad(logits, x, R0, allow_unused=True)
+    return torch.zeros_like(x) if R is None else R.detach()
+
+
+@contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Parameters need no graph during propagation (relevance flows to inputs only)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
