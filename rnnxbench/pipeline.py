@@ -6,6 +6,10 @@ model is cached) and *score* (one job per model: every explainer x metric not ye
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
+import inspect
 import sys
 import time
 import traceback
@@ -50,6 +54,30 @@ class ModelJob:
     test_index: np.ndarray = field(repr=False)
 
 
+@functools.cache
+def _module_source_hash(module_name: str) -> str:
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    try:
+        return hashlib.sha256(inspect.getsource(module).encode()).hexdigest()[:12]
+    except (OSError, TypeError):  # no source (e.g. compiled): fall back to the version
+        return str(getattr(module, "__version__", ""))
+
+
+def code_version(*objects: Any) -> list[str]:
+    """Hashes of the source modules that define ``objects`` (classes or module names):
+    part of every cache key, so changed code is never served from a stale cache."""
+    names = [o if isinstance(o, str) else o.__module__ for o in objects]
+    return [_module_source_hash(n) for n in sorted(set(names))]
+
+
+#: the code a trained model depends on besides its architecture's own module
+TRAINING_CODE = ("rnnxbench.engine.train", "rnnxbench.models.loss", "rnnxbench.models.layers",
+                 "rnnxbench.models.base")
+#: the code every relevance explainer depends on
+RELEVANCE_CODE = ("rnnxbench.relevance.rules", "rnnxbench.relevance.engine",
+                  "rnnxbench.relevance.functions", "rnnxbench.relevance.cells")
+
+
 def _seed_of(*parts: Any) -> int:
     return int(stable_hash(list(parts), length=8), 16) % (2**31 - 1)
 
@@ -92,13 +120,14 @@ def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) ->
 def _explainer_key(comp: Component, cfg: RunConfig) -> str:
     cls = EXPLAINERS.get(comp.name)
     return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
-                        cfg.profile.explain_samples, CACHE_VERSION])
+                        cfg.profile.explain_samples, CACHE_VERSION,
+                        code_version(cls, *RELEVANCE_CODE)])
 
 
 def _metric_key(comp: Component) -> str:
     cls = METRICS.get(comp.name)
     return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
-                        CACHE_VERSION])
+                        CACHE_VERSION, code_version(cls, "rnnxbench.metrics.aggregate")])
 
 
 def _relevance(explainer: Any, data: TaskData, batch: int, device: str,
@@ -271,7 +300,8 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                               "n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed,
                               "epochs": cfg.profile.epochs, "lr": cfg.profile.lr,
                               "batch": cfg.profile.batch_size, "seed": cfg.seed,
-                              "version": CACHE_VERSION}
+                              "version": CACHE_VERSION, "code": code_version(
+                                  ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
                 train_idx, test_idx = folds[fold]
                 jobs.append(ModelJob(entry, arch, fold, _seed_of(cfg.seed, entry.id, arch.id,
                                      fold), Cache.key(definition),

@@ -48,7 +48,8 @@ def test_selection_and_unknown_names():
 
 def test_user_files_copied_and_edited(tmp_path: Path):
     suite = package_files("suites")["maj"].read_text().replace(
-        'explainers = ["sa", "gb"]', 'explainers = ["sa", {name = "gb", id = "gb2"}]')
+        'explainers = ["sa", "gb", "lrp", "dtd", "lrp_eps"]',
+        'explainers = ["sa", {name = "gb", id = "gb2"}]')
     (tmp_path / "mine.toml").write_text(suite.replace('name = "maj"', 'name = "mine"'))
     prof = package_files("profiles")["smoke"].read_text().replace("epochs = 2", "epochs = 3")
     (tmp_path / "prof.toml").write_text(prof)

@@ -227,8 +227,13 @@ def test_batched_equals_single_samples():
 def test_requirements():
     assert GuidedBackprop.requires == {"relu"}
     assert unsupported_reason(GuidedBackprop, make(Shallow)) is None
-    assert unsupported_reason(GuidedBackprop, FeedForward()) is not None
-    assert unsupported_reason(SensitivityAnalysis, FeedForward()) is None
+    # plain torch models: "relu" is inferred from their modules
+    assert unsupported_reason(GuidedBackprop, FeedForward()) is None
+    tanh_net = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    assert "relu" in unsupported_reason(GuidedBackprop, tanh_net)
+    assert unsupported_reason(GuidedBackprop, nn.RNN(4, 3)) is not None
+    assert unsupported_reason(GuidedBackprop, nn.RNN(4, 3, nonlinearity="relu")) is None
+    assert unsupported_reason(SensitivityAnalysis, tanh_net) is None
 
 
 def test_sa_on_torch_rnn_and_gb_warns_without_relus():
