@@ -1,5 +1,6 @@
 """End-to-end runs of the harness on the fast digits-MAJ suite (smoke profile)."""
 
+import importlib.metadata
 import json
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_run_returns_scores_and_writes_results(run_dirs):
     assert {"command", "config", "config_hash", "versions", "git_revision",
             "timings_seconds", "data"} <= set(info)
     assert info["data"]["digits-maj"]["source"] == "sklearn-digits"
-    assert info["versions"]["torch"] == torch.__version__
+    assert info["versions"]["torch"] == importlib.metadata.version("torch")
     assert (out / "cosine.png").stat().st_size > 0
     assert info["models"] == {"trained": 4, "from_cache": 0}
 

@@ -94,4 +94,5 @@ class LRPEpsilon(RelevancePropagation):
         self.epsilon, self.bias_factor = epsilon, bias_factor
 
     def composite(self, bounds: tuple[float, float] | None) -> Composite:
-        return Composite(Epsilon(self.epsilon, self.bias_factor), gate_epsilon=self.epsilon)
+        return Composite(Epsilon(self.epsilon, self.bias_factor), gate_epsilon=self.epsilon,
+                         gate_bias_factor=self.bias_factor)

@@ -1,8 +1,25 @@
 """torch's nn.RNN / nn.GRU / nn.LSTM as unrolled cells that carry relevance.
 
-Same forward values as the fused modules (eval mode), built from relevance functions:
-the linear maps get the composite's rule, gates are constants (signal-take-all), gated sums
-split relevance in proportion (Arras et al. 2017; ../shared/spec/recurrent-lrp.md).
+Same forward values as the fused modules in eval mode (the same operations in the same order
+as torch's CPU kernels: input projections for the whole sequence first, then per step
+``linear_hh(h) + x_proj[t]``), built from relevance functions: the linear maps get the
+composite's rule, gates are constants (signal-take-all), gated sums split relevance in
+proportion (Arras et al. 2017; ../shared/spec/recurrent-lrp.md).
+
+Relevance per step (LSTM, ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``):
+
+- ``R(c_t) += R(h_t)`` (``o`` a constant gate, ``tanh`` passes relevance unchanged);
+- ``R(c_t)`` splits between ``f*c_{t-1}`` and ``i*g`` in proportion (epsilon rule with
+  ``z = c_t``); the gates' shares go to ``c_{t-1}`` and ``g``;
+- ``R(g)`` passes ``tanh`` and goes through the rule over ``[x_t | h_{t-1}]`` (one linear
+  map, weights ``[W_ig | W_hg]``, bias ``b_ig + b_hg``);
+- the gates ``i, f, o`` get none.
+
+GRU (``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``, ``h_t = (1-z)*n + z*h_{t-1}``):
+``R(h_t)`` splits in proportion between ``(1-z)*n`` and ``z*h_{t-1}``; ``R(n)`` passes
+``tanh`` and splits in proportion between ``W_in x + b_in`` and ``r*(W_hn h + b_hn)``, each
+of which goes through the rule of its linear map; ``r`` and ``z`` get none.
+RNN: ``h_t = act(W [x_t | h_{t-1}] + b)``, the rule over ``[x_t | h_{t-1}]``.
 """
 
 from __future__ import annotations
@@ -25,92 +42,131 @@ def _params(module: nn.Module, layer: int, reverse: bool) -> tuple[Tensor, ...]:
     if module.bias:
         b_ih, b_hh = getattr(module, "bias_ih" + sfx), getattr(module, "bias_hh" + sfx)
     else:
-        b_ih = b_hh = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
+        b_ih = b_hh = None
     return w_ih, w_hh, b_ih, b_hh
+
+
+def _add(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return None if a is None else a + b
+
+
+def _rows(b: Tensor | None, lo: int, hi: int) -> Tensor | None:
+    return None if b is None else b[lo:hi]
+
+
+def _gates(composite: Any) -> tuple[float, float]:
+    """The stabiliser and bias factor of the proportional split in gated sums."""
+    return composite.gate_epsilon, getattr(composite, "gate_bias_factor", 0.0)
 
 
 def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, layer: int,
                reverse: bool, composite: Any, mixed: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """One layer, one direction over ``x`` (N, T, F): outputs (N, T, H), h_T, c_T."""
+    """One layer, one direction over time-major ``x`` (T, N, F): outputs (T, N, H), h, c."""
     w_ih, w_hh, b_ih, b_hh = _params(module, layer, reverse)
     n_in, H = w_ih.shape[1], w_hh.shape[1]
-    rule = composite.rule("mixed" if mixed else "hidden", n_in)
-    steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+    eps, bias_factor = _gates(composite)
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
     h, c = h0, c0
-    outs: list[Tensor] = [None] * x.shape[1]  # type: ignore[list-item]
+    outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
     kind = type(module).__name__
     if kind == "LSTM":
-        # rows: i, f, g, o; only the candidate g carries relevance
-        W = torch.cat([w_ih, w_hh], dim=1)
-        b = b_ih + b_hh
-        W_g, b_g = W[2 * H:3 * H], b[2 * H:3 * H]
-        op_g = linear_op(W_g, b_g)
+        # rows i, f, g, o; only the candidate g carries relevance, over [x_t | h_{t-1}]
+        rule = composite.rule("mixed" if mixed else "hidden", n_in)
+        rows = slice(2 * H, 3 * H)
+        op_g = linear_op(torch.cat([w_ih[rows], w_hh[rows]], dim=1),
+                         _add(_rows(b_ih, 2 * H, 3 * H), _rows(b_hh, 2 * H, 3 * H)))
         for t in steps:
-            xh = torch.cat([x[:, t], h], dim=1)
-            z = F.linear(xh.detach(), W, b)
-            i, f, o = (torch.sigmoid(z[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
-            g_pre = rf.layer(xh, F.linear(xh, W_g, b_g), rule, op_g)
-            g = rf.pass_through(g_pre, torch.tanh(g_pre))
-            c = rf.proportional_sum(rf.gate_mul(f, c), rf.gate_mul(i, g),
-                                    composite.gate_epsilon)
-            h = rf.gate_mul(o, rf.pass_through(c, torch.tanh(c)))
+            gates = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
+            i_pre, f_pre, g_val, o_pre = gates.chunk(4, 1)
+            i, f, o = torch.sigmoid(i_pre), torch.sigmoid(f_pre), torch.sigmoid(o_pre)
+            g_pre = rf.layer(torch.cat([x[t], h], dim=1), g_val, rule, op_g)
+            g = rf.pass_through(g_pre, torch.tanh(g_val))
+            c = rf.proportional_sum(rf.gate_mul(f, c), rf.gate_mul(i, g), eps, bias_factor)
+            h = rf.gate_mul(o, rf.pass_through(c, torch.tanh(c.detach())))
             outs[t] = h
     elif kind == "GRU":
-        # rows: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-        W_in, b_in = w_ih[2 * H:], b_ih[2 * H:]
-        W_hn, b_hn = w_hh[2 * H:], b_hh[2 * H:]
-        op_x, op_h = linear_op(W_in, b_in), linear_op(W_hn, b_hn)
+        # rows r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        op_x = linear_op(w_ih[2 * H:], _rows(b_ih, 2 * H, 3 * H))
+        op_h = linear_op(w_hh[2 * H:], _rows(b_hh, 2 * H, 3 * H))
+        rule_x = composite.rule("input" if mixed else "hidden")
         rule_h = composite.rule("hidden")
         for t in steps:
-            xt = x[:, t]
-            gx = F.linear(xt.detach(), w_ih[:2 * H], b_ih[:2 * H])
-            gh = F.linear(h.detach(), w_hh[:2 * H], b_hh[:2 * H])
-            r = torch.sigmoid(gx[:, :H] + gh[:, :H])
-            zg = torch.sigmoid(gx[:, H:] + gh[:, H:])
-            a = rf.layer(xt, F.linear(xt, W_in, b_in), composite.rule(
-                "input" if mixed else "hidden"), op_x)
-            bh = rf.layer(h, F.linear(h, W_hn, b_hn), rule_h, op_h) if h.requires_grad \
-                else F.linear(h, W_hn, b_hn)
-            n_pre = rf.proportional_sum(a, rf.gate_mul(r, bh), composite.gate_epsilon)
-            n = rf.pass_through(n_pre, torch.tanh(n_pre))
-            h = rf.proportional_sum(rf.gate_mul(1 - zg, n), rf.gate_mul(zg, h),
-                                    composite.gate_epsilon)
+            h_proj = F.linear(h.detach(), w_hh, b_hh)
+            b = rf.layer(h, h_proj[:, 2 * H:], rule_h, op_h)
+            # in place on the chunks, as torch's kernel (same rounding of sigmoid)
+            r = h_proj[:, :H].add_(x_proj[t, :, :H]).sigmoid_()
+            z = h_proj[:, H:2 * H].add_(x_proj[t, :, H:2 * H]).sigmoid_()
+            a = rf.layer(x[t], x_proj[t, :, 2 * H:], rule_x, op_x)
+            b = rf.gate_mul(r, b)
+            n_pre = rf.proportional_sum(a, b, eps, bias_factor)
+            n_val = torch.tanh(n_pre)
+            n = rf.pass_through(n_pre, n_val)
+            # torch's form of (1 - z) * n + z * h
+            h_val = (h.detach() - n_val) * z + n_val
+            h = rf.proportional_sum(rf.gate_mul(1 - z, n), rf.gate_mul(z, h), eps,
+                                    bias_factor, value=h_val)
             outs[t] = h
     else:  # RNN, tanh or relu
-        W = torch.cat([w_ih, w_hh], dim=1)
-        b = b_ih + b_hh
-        op = linear_op(W, b)
+        rule = composite.rule("mixed" if mixed else "hidden", n_in)
+        op = linear_op(torch.cat([w_ih, w_hh], dim=1), _add(b_ih, b_hh))
         act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
         for t in steps:
-            xh = torch.cat([x[:, t], h], dim=1)
-            pre = rf.layer(xh, F.linear(xh, W, b), rule, op)
-            h = rf.pass_through(pre, act(pre))
+            pre_val = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
+            pre = rf.layer(torch.cat([x[t], h], dim=1), pre_val, rule, op)
+            h = rf.pass_through(pre, act(pre_val))
             outs[t] = h
-    return torch.stack(outs, dim=1), h, c
+    return torch.stack(outs), h, c
+
+
+def _as_state(hx: Tensor, name: str, shape: tuple[int, ...], unbatched: bool) -> Tensor:
+    expected_dim = 2 if unbatched else 3
+    if hx.dim() != expected_dim:
+        raise ValueError(f"{name}: expected a {expected_dim}-D state for "
+                         f"{'unbatched' if unbatched else 'batched'} input, got "
+                         f"{tuple(hx.shape)}")
+    h = hx.unsqueeze(1) if unbatched else hx
+    if tuple(h.shape) != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(h.shape)}")
+    return h
 
 
 def recurrent_forward(module: nn.Module, input: Tensor, hx: Any, composite: Any,
                       bounded_first: bool = False) -> tuple[Tensor, Any]:
-    """The forward of ``module`` (nn.RNN/GRU/LSTM, eval mode) in relevance mode."""
+    """The forward of ``module`` (nn.RNN/GRU/LSTM, eval mode) in relevance mode.
+
+    Same signature and return values as ``module(input, hx)``: batched (batch_first or
+    not) or unbatched input, optional initial state, uni- or bidirectional, stacked.
+    """
+    from rnnxbench.relevance.engine import UnsupportedModel
+
+    kind = type(module).__name__
     if isinstance(input, nn.utils.rnn.PackedSequence):
-        raise ValueError("relevance for PackedSequence inputs is not supported; pad instead")
-    x = input if module.batch_first else input.transpose(0, 1)
-    unbatched = x.dim() == 2
+        raise UnsupportedModel(
+            f"{kind} received a PackedSequence: relevance propagation needs padded tensors "
+            "(pass the padded batch, e.g. pad_packed_sequence(...)[0], or explain "
+            "sequences of different lengths one at a time)")
+    if getattr(module, "proj_size", 0):
+        raise UnsupportedModel(f"{kind} with proj_size is not supported")
+    if input.dim() not in (2, 3):
+        raise ValueError(f"{kind}: expected 2-D (unbatched) or 3-D input, got "
+                         f"{tuple(input.shape)}")
+    unbatched = input.dim() == 2
     if unbatched:
-        x = x.unsqueeze(0)
-    N, D, L, H = x.shape[0], 2 if module.bidirectional else 1, module.num_layers, \
+        x = input.unsqueeze(1)  # (T, 1, F)
+    else:
+        x = input.transpose(0, 1) if module.batch_first else input  # time-major view
+    N, D, L, H = x.shape[1], 2 if module.bidirectional else 1, module.num_layers, \
         module.hidden_size
     is_lstm = isinstance(module, nn.LSTM)
     if hx is None:
-        zeros = x.new_zeros(L * D, N, H)
-        h0, c0 = zeros, (zeros if is_lstm else None)
-    elif is_lstm:
-        h0, c0 = hx
+        h0 = x.new_zeros(L * D, N, H)
+        c0 = h0 if is_lstm else None
     else:
-        h0, c0 = hx, None
-    if unbatched and hx is not None:
-        h0 = h0.unsqueeze(1)
-        c0 = c0.unsqueeze(1) if c0 is not None else None
+        h_given, c_given = hx if is_lstm else (hx, None)
+        h0 = _as_state(h_given, f"{kind} h_0", (L * D, N, H), unbatched)
+        c0 = _as_state(c_given, f"{kind} c_0", (L * D, N, H), unbatched) if is_lstm \
+            else None
     hs, cs = [], []
     layer_in = x
     for layer in range(L):
@@ -123,11 +179,12 @@ def recurrent_forward(module: nn.Module, input: Tensor, hx: Any, composite: Any,
             hs.append(h)
             cs.append(c)
         layer_in = torch.cat(outs, dim=2) if D == 2 else outs[0]
-    output = layer_in if module.batch_first else layer_in.transpose(0, 1)
     h_n = torch.stack(hs)
+    c_n = torch.stack(cs) if is_lstm else None
     if unbatched:
-        output, h_n = output.squeeze(0 if module.batch_first else 1), h_n.squeeze(1)
-    if is_lstm:
-        c_n = torch.stack(cs)
-        return output, (h_n, c_n.squeeze(1) if unbatched else c_n)
-    return output, h_n
+        output = layer_in.squeeze(1)
+        h_n = h_n.squeeze(1)
+        c_n = c_n.squeeze(1) if is_lstm else None
+    else:
+        output = layer_in.transpose(0, 1) if module.batch_first else layer_in
+    return (output, (h_n, c_n)) if is_lstm else (output, h_n)

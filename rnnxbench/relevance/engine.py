@@ -46,6 +46,7 @@ class Composite:
     input: Rule | None = None
     mixed: Any = None  # callable n_bounded -> Rule
     gate_epsilon: float = 1e-3  # stabiliser of the proportional split in gated sums
+    gate_bias_factor: float = 0.0  # 1: gated sums spread the stabiliser share (conserve)
 
     def rule(self, role: str, n_bounded: int = 0) -> Rule:
         if role == "input" and self.input is not None:

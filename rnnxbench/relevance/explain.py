@@ -11,21 +11,55 @@ from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.registry import EXPLAINERS
 from rnnxbench.relevance.engine import UnsupportedModel
 
+#: modules that make a model non-ReLU (``relu`` property missing)
+_NON_RELU = (nn.LSTM, nn.GRU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.Softplus,
+             nn.LeakyReLU, nn.Softmax, nn.MultiheadAttention)
+
 
 def explain(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | int,
             method: str = "lrp_eps", **options: Any) -> torch.Tensor:
     """Relevance of every input value for class ``target``, shaped like ``inputs``.
 
-    ``method`` is any registered explainer (``lrp_eps``, ``lrp``, ``dtd``, ``sa``, ``gb``,
-    plugins); ``options`` go to its constructor (e.g. ``epsilon=1e-3``, ``bias_factor=1``,
-    ``alpha=2, beta=1``, ``bounds=(-1, 1)`` for z-beta on the input layer). Works on models
-    built from nn.LSTM / nn.GRU / nn.RNN (uni- or bidirectional, stacked), nn.Linear,
-    nn.Conv1d/2d, pooling and element-wise activations, in eval mode, without train() mode
-    and without cuDNN's RNN backward. Raises :class:`UnsupportedModel` when the method's
-    assumptions do not hold for ``model`` (e.g. ``dtd`` on a tanh/sigmoid model).
+    ``model`` maps a batch ``inputs`` (first axis: samples) to logits ``(N, n_classes)``;
+    ``target`` is one class for all samples or one per sample. ``method`` is any registered
+    explainer (``lrp_eps``, ``lrp``, ``dtd``, ``sa``, ``gb``, plugins); ``options`` go to
+    its constructor (e.g. ``epsilon=1e-3``, ``bias_factor=1``, ``start="logit"``,
+    ``alpha=2, beta=1``, ``bounds=(-1, 1)`` for z-beta on the input layer).
+
+    Works on models built from nn.LSTM / nn.GRU / nn.RNN (batch_first or not, uni- or
+    bidirectional, stacked), nn.Linear, nn.Conv1d/2d, pooling and element-wise activation
+    modules, and indexing / concatenation / reshaping of their outputs. The model runs in
+    eval mode, never in train() mode, without cuDNN and without torch's fused RNN kernels
+    (relevance methods run the recurrent layers as unrolled cells); parameters get no
+    ``.grad`` and the modules' train/eval flags are restored afterwards.
+
+    Raises :class:`UnsupportedModel` when the method's assumptions do not hold for
+    ``model`` (``dtd``/``gb`` on a tanh/sigmoid/LSTM/GRU model) or a module has no
+    relevance rule (e.g. nn.LayerNorm, nn.BatchNorm1d, PackedSequence inputs).
     """
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     cls = EXPLAINERS.get(method)
     reason = unsupported_reason(cls, model)
     if reason:
-        raise UnsupportedModel(f"{method}: {reason}")
-    return cls(model, **options).attribute(inputs, target=target)
+        raise UnsupportedModel(f"method {method!r}: {_explain_reason(reason, model)}")
+    modes = {m: m.training for m in model.modules()}
+    try:
+        return cls(model, **options).attribute(inputs, target=target)
+    finally:
+        for module, training in modes.items():
+            module.training = training
+
+
+def _explain_reason(reason: str, model: nn.Module) -> str:
+    """``reason``, plus which modules break a ReLU assumption."""
+    culprits = [f"{name or '<model>'!r} ({type(m).__name__})"
+                for name, m in model.named_modules()
+                if isinstance(m, _NON_RELU)
+                or (isinstance(m, nn.RNN) and m.nonlinearity != "relu")]
+    if "relu" not in reason or not culprits:
+        return reason
+    more = f" and {len(culprits) - 5} more" if len(culprits) > 5 else ""
+    return (f"{reason}. It needs a ReLU network (its non-linearities only nn.ReLU modules "
+            f"or ReLU nn.RNNs), but the model has {', '.join(culprits[:5])}{more}; "
+            "use 'lrp_eps', 'lrp' or 'sa' instead")

@@ -54,27 +54,47 @@ class GateMul(torch.autograd.Function):
 
 
 class ProportionalSum(torch.autograd.Function):
-    """``a + b`` whose relevance splits in proportion: ``R_a = a / (a + b + eps sign) R``."""
+    """``a + b`` (two gated summands of H units each) whose relevance splits in proportion.
+
+    The epsilon rule with ``z = a + b`` (or the forward ``value`` when given, e.g. torch's
+    own rounding of the sum): ``R_a = a / (z + eps sign z) R``, likewise ``R_b``. The
+    stabiliser's share ``(z + eps sign z - a - b) / (z + eps sign z) R`` is absorbed unless
+    ``bias_factor`` is set; then, as the reference implementation's ``lrp_linear`` (identity
+    weights, ``bias_nb_units = 2 H``), every unit's share is spread evenly over all ``2 H``
+    summand units (last axis) of the sample, and ``bias_factor = 1`` conserves relevance
+    exactly: ``sum R_a + sum R_b = sum R``.
+    """
 
     @staticmethod
-    def forward(ctx, a: Tensor, b: Tensor, eps: float) -> Tensor:
-        ctx.save_for_backward(a, b)
-        ctx.eps = eps
-        return a + b
+    def forward(ctx, a: Tensor, b: Tensor, eps: float, bias_factor: float = 0.0,
+                value: Tensor | None = None) -> Tensor:
+        z = a + b if value is None else value.detach()
+        ctx.save_for_backward(a, b, z)
+        ctx.eps, ctx.bias_factor = eps, bias_factor
+        return z.clone() if value is not None else z
 
     @staticmethod
     def backward(ctx, R: Tensor):
-        a, b = ctx.saved_tensors
-        s = R / stabilize(a + b, ctx.eps)
-        return a * s, b * s, None
+        a, b, z = ctx.saved_tensors
+        zs = stabilize(z, ctx.eps)
+        s = R / zs
+        Ra, Rb = a * s, b * s
+        if ctx.bias_factor:
+            rest = (zs - a - b) * s  # stabiliser's share (and rounding) per unit
+            n_units = a.shape[-1] + b.shape[-1]
+            spread = ctx.bias_factor * rest.sum(dim=-1, keepdim=True) / n_units
+            Ra, Rb = Ra + spread, Rb + spread
+        return Ra, Rb, None, None, None
 
 
 def gate_mul(gate: Tensor, signal: Tensor) -> Tensor:
     return GateMul.apply(gate.detach(), signal)
 
 
-def proportional_sum(a: Tensor, b: Tensor, eps: float = 1e-3) -> Tensor:
-    return ProportionalSum.apply(a, b, eps)
+def proportional_sum(a: Tensor, b: Tensor, eps: float = 1e-3, bias_factor: float = 0.0,
+                     value: Tensor | None = None) -> Tensor:
+    """``a + b`` (or ``value``) whose backward splits relevance in proportion to a and b."""
+    return ProportionalSum.apply(a, b, eps, bias_factor, value)
 
 
 def pass_through(x: Tensor, out: Tensor) -> Tensor:

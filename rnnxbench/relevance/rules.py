@@ -92,7 +92,10 @@ class LinearOp:
 
     def z(self, x: Tensor) -> Tensor:
         """The layer's pre-activation, bias included."""
-        out = self(x)
+        return self.add_bias(self(x))
+
+    def add_bias(self, out: Tensor) -> Tensor:
+        """``out`` (an output of this op) plus the layer's bias, if any."""
         if self.bias is None:
             return out
         shape = [1] * out.dim()
@@ -101,6 +104,15 @@ class LinearOp:
 
     def fan_in(self) -> int:
         return self.weight[0].numel()
+
+    def n_inputs(self, x: Tensor) -> Tensor | int:
+        """How many inputs feed each output: ``fan_in`` for dense ops; for other ops (convs)
+        the op of all-ones inputs with all-ones weights, so zero padding does not count."""
+        if self.dense:
+            return self.fan_in()
+        ones = self.derived("ones", lambda: torch.ones_like(self.weight))
+        return self.derived(("n_inputs", tuple(x.shape[1:])),
+                            lambda: self(torch.ones_like(x[:1]), ones).clamp(min=1))
 
 
 def linear_op(weight: Tensor, bias: Tensor | None = None) -> LinearOp:
@@ -138,12 +150,14 @@ class Epsilon(Rule):
 
     def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
         wx = op(x)
-        z = wx if op.bias is None else op.z(x)
+        z = wx if op.bias is None else op.add_bias(wx)
         zs = stabilize(z, self.epsilon)
         s = R / zs
         out = x * op.transpose(s, x)
         if self.bias_factor:
-            rest = (zs - wx) * s / op.fan_in()  # bias + stabiliser share, per input
+            # bias + stabiliser share of each output, spread evenly over the inputs that
+            # feed it (for convs, zero padding is not an input: border outputs have fewer)
+            rest = (zs - wx) * s / op.n_inputs(x)
             ones = op.derived("ones", lambda: torch.ones_like(op.weight))
             out = out + self.bias_factor * op.transpose(rest, x, ones)
         return out
