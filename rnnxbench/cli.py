@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list registered components with a description")
     lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
+    lst.add_argument("--task", help="with architectures: which take this task (a task name "
+                     "such as maj, or a suite's task id such as digits-maj) and their sizes")
+    lst.add_argument("--data-dir")
 
     data = sub.add_parser("data", help="manage data sets")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -52,6 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("name", help="mnist | fashion-mnist")
     dl.add_argument("--data-dir")
     return parser
+
+
+def cmd_list_fits(task: str, data_dir: str | None) -> int:
+    from rnnxbench.catalog import architectures_for, task_spec
+
+    spec = task_spec(task, data_dir=data_dir)
+    print(f"architectures for task {task} (T={spec.n_steps}, step {spec.step_shape}, "
+          f"{spec.n_classes} classes):")
+    fits = architectures_for(spec)
+    width = max((len(f.name) for f in fits), default=0)
+    for f in fits:
+        size = f"{f.n_parameters:>10,}" if f.n_parameters is not None else f"{'-':>10}"
+        text = f.description if f.reason is None else f"cannot take this task: {f.reason}"
+        print(f"  {f.name:<{width}}  {size}  {text}")
+    return EXIT_OK
 
 
 def cmd_list(kind: str | None) -> int:
@@ -139,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
+            if args.task:
+                return cmd_list_fits(args.task, args.data_dir)
             return cmd_list(args.kind)
         if args.command == "data":
             return cmd_data(args)

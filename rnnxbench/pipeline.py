@@ -224,7 +224,8 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
                 except Exception as exc:  # noqa: BLE001
                     rec = record(exp, met, "failed", error=f"{type(exc).__name__}: {exc}",
                                  seconds=seconds)
-            rec["higher_is_better"] = bool(getattr(metric, "higher_is_better", True))
+            direction = getattr(metric, "higher_is_better", True)
+            rec["higher_is_better"] = None if direction is None else bool(direction)
             if rec["status"] != "failed":
                 cache.save_score(job.model_hash, ekey, _metric_key(met), {**rec, "cached": True})
             records.append(rec)

@@ -107,3 +107,14 @@ def test_failed_rows_give_nonzero_exit_after_writing(tmp_path):
     assert set(scores.loc[scores.explainer == "gxi", "status"]) == {"failed"}
     assert set(scores.loc[scores.explainer == "sa", "status"]) == {"ok"}
     assert (tmp_path / "r" / "digits" / "leaderboard.csv").exists()
+
+
+def test_list_architectures_for_a_task_with_sizes(capsys):
+    assert main(["list", "architectures", "--task", "maj"]) == 0
+    out = capsys.readouterr().out
+    assert "T=12, step (1, 28, 7)" in out
+    assert "184,330" in out and "153,578" in out  # the thesis' Shallow and Deep
+    assert main(["list", "architectures", "--task", "digits-maj"]) == 0
+    assert "step (1, 8, 2)" in capsys.readouterr().out
+    assert main(["list", "architectures", "--task", "mja"]) == 2
+    assert "closest first): maj" in capsys.readouterr().err

@@ -8,10 +8,13 @@ from rnnxbench.metrics.aggregate import (
     step_relevance,
 )
 from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.distribution import LastStepShare, StepShare
 from rnnxbench.metrics.localisation import CosineSimilarity, RelevanceMass, cosine_to_mark
 
 __all__ = [
     "CosineSimilarity",
+    "LastStepShare",
+    "StepShare",
     "Metric",
     "RelevanceMass",
     "block_membership",

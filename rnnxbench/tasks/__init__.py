@@ -7,6 +7,7 @@ Downloads: ``rnnxbench.tasks.download.download`` (not re-exported here, so that 
 from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
 from rnnxbench.tasks.idx import read_idx, write_idx
 from rnnxbench.tasks.maj import MajorityTask, create_majority_data, to_image, valid_n_steps
+from rnnxbench.tasks.seq import SequenceTask
 from rnnxbench.tasks.sources import (
     DigitsSource,
     FashionMnistSource,
@@ -24,6 +25,7 @@ __all__ = [
     "InputSpec",
     "MajorityTask",
     "MnistSource",
+    "SequenceTask",
     "Task",
     "TaskData",
     "create_majority_data",

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+from rnnxbench.metrics.distribution import LastStepShare, StepShare
+from rnnxbench.tasks.base import InputSpec, TaskData
+
+
+def _data(n=2, t=4, d=3):
+    return TaskData("x", np.zeros((n, t, d), np.float32), np.zeros(n, np.int64),
+                    InputSpec(t, d, (d,), 10))
+
+
+def test_step_shares_hand_computed():
+    rel = np.zeros((2, 4, 3))
+    rel[0, 3] = [1, 1, -5]     # negative relevance is not counted
+    rel[0, 0] = [2, 0, 0]      # -> shares: step0 2/4, step3 2/4
+    rel[1] = 1.0               # uniform -> 1/4 everywhere
+    data = _data()
+    np.testing.assert_allclose(LastStepShare()(rel, data), [0.5, 0.25])
+    np.testing.assert_allclose(StepShare(step=0)(rel, data), [0.5, 0.25])
+    np.testing.assert_allclose(StepShare(step=1)(rel, data), [0.0, 0.25])
+    assert LastStepShare().not_applicable(data) is None  # no ground truth needed
+    assert LastStepShare.higher_is_better is None
+    with pytest.raises(ValueError, match="outside"):
+        StepShare(step=4)(rel, data)
