@@ -10,8 +10,10 @@ Usage::
 
 Every explainer's median time is divided by the median time of the ``baseline``
 (forward+backward) benchmark of the same architecture *in the same run* (the same JSON);
-with no baseline in the run its ratio is left blank. Training throughput is sequences per
-second: the epoch's sequence count over the median epoch time.
+with no baseline in the run its ratio is left blank. "Paired ratio" is the median (and
+quartiles) over rounds of explanation time / the baseline pass run just before it, which
+load changes on a shared machine disturb less. Training throughput is sequences per second:
+the epoch's sequence count over the median epoch time.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ def _info(bench: dict[str, Any]) -> dict[str, Any]:
 
 
 def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per explanation benchmark: architecture, method, median/IQR (ms) and the
-    ratios to the same run's baseline of medians (``ratio``) and of minima (``ratio_min``,
-    the least disturbed by other load on the machine)."""
+    """One row per explanation benchmark: architecture, method, median/IQR (ms), the ratio
+    of its median to the same run's baseline median (``ratio``) and the paired per-round
+    ratio's quartiles ``(q1, median, q3)`` recorded by the benchmark (``paired``)."""
     benches = [b for b in data.get("benchmarks", []) if _info(b).get("kind") == "explain"]
     baseline = {_info(b)["architecture"]: b["stats"] for b in benches
                 if _info(b).get("explainer") == BASELINE}
@@ -72,7 +74,9 @@ def explain_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                     "iqr_ms": stats["iqr"] * 1e3,
                     "rounds": stats["rounds"],
                     "ratio": stats["median"] / base["median"] if base else None,
-                    "ratio_min": stats["min"] / base["min"] if base else None,
+                    "paired": (1.0, 1.0, 1.0) if method == BASELINE else (
+                        (info["paired_ratio_q1"], info["paired_ratio"], info["paired_ratio_q3"])
+                        if "paired_ratio" in info else None),
                 })
     return rows
 
@@ -139,13 +143,20 @@ def _fmt_ratio(ratio: float | None) -> str:
     return "" if ratio is None else f"{ratio:.2f}"
 
 
+def _fmt_paired(paired: tuple[float, float, float] | None) -> str:
+    if paired is None:
+        return ""
+    q1, med, q3 = paired
+    return f"{med:.2f} [{q1:.2f}-{q3:.2f}]"
+
+
 def render(data: dict[str, Any], markdown: bool = False) -> str:
     """The explanation-ratio table, the training-throughput table and the setting line."""
     out = []
     rows = explain_rows(data)
     if rows:
         header = ["Architecture", "Method", "Median (ms)", "IQR (ms)",
-                  "Ratio to fwd+bwd", f"<= {GOAL:g}", "Ratio of minima"]
+                  "Ratio to fwd+bwd", f"<= {GOAL:g}", "Paired ratio [IQR]"]
         cells = []
         for r in rows:
             ratio = r["ratio"]
@@ -154,7 +165,7 @@ def render(data: dict[str, Any], markdown: bool = False) -> str:
             name = "forward+backward" if r["method"] == BASELINE else r["method"]
             cells.append([r["architecture"], name, f"{r['median_ms']:.1f}",
                           f"{r['iqr_ms']:.1f}", _fmt_ratio(ratio), ok,
-                          _fmt_ratio(r["ratio_min"])])
+                          _fmt_paired(r["paired"])])
         out.append(table(header, cells, markdown))
     train = train_rows(data)
     if train:

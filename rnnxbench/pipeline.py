@@ -29,7 +29,7 @@ from rnnxbench.engine.jobs import run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS, describe
-from rnnxbench.relevance.engine import UnsupportedModel
+from rnnxbench.relevance.engine import UnsupportedModel, cudnn_disabled
 from rnnxbench.tasks.base import DataUnavailable, TaskData
 
 SCORE_COLUMNS = ["suite", "task", "data_source", "n_images", "architecture", "explainer",
@@ -66,7 +66,11 @@ def _module_source_hash(module_name: str) -> str:
 def code_version(*objects: Any) -> list[str]:
     """Hashes of the source modules that define ``objects`` (classes or module names):
     part of every cache key, so changed code is never served from a stale cache."""
-    names = [o if isinstance(o, str) else o.__module__ for o in objects]
+    names: list[str] = []
+    for o in objects:  # a class depends on the modules of its whole inheritance chain
+        names += [o] if isinstance(o, str) else [c.__module__ for c in o.__mro__
+                                                  if c.__module__.startswith("rnnxbench")
+                                                  or c is o]
     return [_module_source_hash(n) for n in sorted(set(names))]
 
 
@@ -195,7 +199,7 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
         try:
             init = {k: v for k, v in exp.options.items() if k != "attribute"}
             explainer = cls(model, **init)
-            with torch.backends.cudnn.flags(enabled=False):
+            with cudnn_disabled():
                 rel = _relevance(explainer, test, prof.explain_batch, job.device,
                                  exp.options.get("attribute", {}))
         except UnsupportedModel as exc:  # the method has no faithful rule for this model

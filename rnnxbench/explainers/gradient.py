@@ -16,16 +16,15 @@ from torch import nn
 
 from rnnxbench.explainers.base import Explainer, target_tensor
 from rnnxbench.registry import EXPLAINERS
+from rnnxbench.relevance.engine import cudnn_disabled
 
 
 @contextlib.contextmanager
 def _gradient_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode, grad enabled; cuDNN off when the model has cuDNN RNNs (eval backward)."""
     model.eval()
-    cudnn = torch.backends.cudnn
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
-        flags = cudnn.flags(enabled=False, benchmark=cudnn.benchmark,
-                            deterministic=cudnn.deterministic, allow_tf32=cudnn.allow_tf32)
+        flags = cudnn_disabled()
     else:
         flags = contextlib.nullcontext()
     with flags, torch.enable_grad():

@@ -87,6 +87,7 @@ class LRPEpsilon(RelevancePropagation):
     """LRP-epsilon on every layer (bias share absorbed; ``bias_factor=1`` redistributes it)."""
 
     description = "LRP-epsilon (eps 1e-3) on every layer, signal-take-all through gates"
+    start = "logit"  # the reference (Arras et al.) explains the signed target score
 
     def __init__(self, model: nn.Module, *, epsilon: float = 1e-3, bias_factor: float = 0.0,
                  **options: Any):

@@ -1,18 +1,28 @@
-"""The thesis' ReLU recurrent architectures (spec §1): Shallow and Deep.
+"""The thesis' ReLU recurrent architectures (spec §1): Shallow, Deep and its variants.
 
 Written as plain torch modules so that relevance rules can walk them: every dense layer is
 its own :class:`ThesisLinear`, every non-linearity its own ``nn.ReLU`` module, every dropout
-its own ``nn.Dropout`` module, and the recurrence an explicit Python loop over the T steps.
-Modules used inside the loop are reused (called once per step). ``forward_steps(x)`` returns
-the logits and, for every dense layer, what it received and produced at each call.
+its own ``nn.Dropout`` module (:class:`StationaryDropout` with ``dropout_mode="stationary"``),
+and the recurrence an explicit Python loop over the T steps. Modules used inside the loop are
+reused (called once per step); layers that are not recurrent (Deep's input layer, ConvDeep's
+conv stack) run on all steps in one batched call. ``forward_steps(x)`` returns the logits
+and, for every dense layer, what it received and produced at each call.
+
+Deep variants: DeepV2 (a two-layer input path), Deep-SD (stationary dropout masks), ConvDeep
+(the conv stack of :mod:`rnnxbench.models.conv` as input path) and Conv+Deep (its recurrent
+"literal connections" conv stack).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
 from rnnxbench.models.base import Architecture
+from rnnxbench.models.conv import ConvStack, LiteralConvStack
+from rnnxbench.models.dropout import check_dropout, make_dropout, reset_stationary
 from rnnxbench.models.layers import ThesisLinear, _check_bias
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import InputSpec
@@ -49,13 +59,16 @@ class _ThesisRNN(Architecture):
 
     properties = frozenset({"relu"})
 
-    def __init__(self, spec: InputSpec, bias: str, dropout: float, **sizes: int):
-        super().__init__(spec, bias=bias, dropout=dropout, **sizes)
+    def __init__(self, spec: InputSpec, bias: str, dropout: float,
+                 dropout_mode: str = "ordinary", **sizes: Any):
+        super().__init__(spec, bias=bias, dropout=dropout, dropout_mode=dropout_mode, **sizes)
         self.bias = _check_bias(bias)
-        dropout = float(dropout)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.dropout = dropout
+        self.dropout, self.dropout_mode = check_dropout(dropout, dropout_mode)
+
+    def _dropout(self, stationary_ok: bool = True) -> torch.nn.Dropout:
+        """A dropout module of this model's mode (``ordinary`` where stationary is not
+        meant, e.g. the head, which is applied once)."""
+        return make_dropout(self.dropout, self.dropout_mode if stationary_ok else "ordinary")
 
     def instance_properties(self) -> frozenset[str]:
         props = set(self.properties)
@@ -65,10 +78,12 @@ class _ThesisRNN(Architecture):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, T, D)`` inputs -> ``(N, n_classes)`` logits."""
+        reset_stationary(self)  # a new batch of sequences: new stationary masks
         return self._run(x, _Recorder(False))
 
     def forward_steps(self, x: torch.Tensor) -> tuple[torch.Tensor, Trace]:
         """Logits and the per-call inputs/outputs of every dense layer (see :data:`Trace`)."""
+        reset_stationary(self)
         rec = _Recorder(True)
         logits = self._run(x, rec)
         return logits, self._trace(x, rec)
@@ -82,7 +97,9 @@ class _ThesisRNN(Architecture):
         raise NotImplementedError
 
     def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
-        raise NotImplementedError
+        """Default: layers called once give their call, others their stacked calls."""
+        return {name: calls[0] if len(calls) == 1 else rec.stacked(name)
+                for name, calls in rec.calls.items()}
 
 
 @ARCHITECTURES.register("shallow")
@@ -96,7 +113,8 @@ class Shallow(_ThesisRNN):
         r_t  = rec_act(rec_layer(rec_drop(ha_t)))       (H -> H), only for t < T
         y    = out_layer(ha_T)                          (H -> n_classes)
 
-    Options: ``bias`` ("softplus" | "none"), ``dropout`` (p, default 0.2), ``hidden`` (H, 256).
+    Options: ``bias`` ("softplus" | "none"), ``dropout`` (p, default 0.2), ``dropout_mode``
+    ("ordinary" | "stationary": one mask per sequence on ``ha_t``), ``hidden`` (H, 256).
     In ``forward_steps``' trace, ``in_layer`` has T calls (inputs ``xr_t``, outputs
     ``ha_t``), ``rec_layer`` T-1 calls (call k maps ``ha_k`` to ``r_k``, the recurrent input of
     step k+1; 0-based), ``out_layer`` one call on ``ha_T``.
@@ -109,12 +127,13 @@ class Shallow(_ThesisRNN):
         return {"in_layer": ("mixed", self.spec.step_dim)}
 
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
-                 hidden: int = 256):
-        super().__init__(spec, bias=bias, dropout=dropout, hidden=hidden)
+                 dropout_mode: str = "ordinary", hidden: int = 256):
+        super().__init__(spec, bias=bias, dropout=dropout, dropout_mode=dropout_mode,
+                         hidden=hidden)
         self.hidden = hidden
         self.in_layer = ThesisLinear(spec.step_dim + hidden, hidden, bias)
         self.in_act = nn.ReLU()
-        self.rec_drop = nn.Dropout(dropout)
+        self.rec_drop = self._dropout()
         self.rec_layer = ThesisLinear(hidden, hidden, bias)
         self.rec_act = nn.ReLU()
         self.out_layer = ThesisLinear(hidden, spec.n_classes, bias)
@@ -158,11 +177,16 @@ class Deep(_ThesisRNN):
         o1   = head_act(head_layer(head_drop(ha_T)))         (C -> O)
         y    = out_layer(o1)                                 (O -> n_classes)
 
-    Options: ``bias``, ``dropout`` (0.2), ``in_units`` (A, 256), ``cell_units`` (C, 128),
-    ``rec_units`` (R, 256), ``head_units`` (O, 32). In ``forward_steps``' trace
-    ``in_layer`` and ``cell_layer`` have T calls (``in_layer``'s inputs are ``x``;
-    ``cell_layer``'s inputs are the dropped-out ``xr_t``), ``rec_layer`` T-1 calls (call k maps
-    ``ha_k`` to ``r_k``, 0-based), ``head_layer`` and ``out_layer`` one call each.
+    Options: ``bias``, ``dropout`` (0.2), ``dropout_mode`` ("ordinary" | "stationary":
+    one mask per sequence for ``in_drop``, ``cell_drop`` and ``rec_drop``; the head's dropout
+    stays ordinary), ``in_units`` (A, 256), ``cell_units`` (C, 128), ``rec_units`` (R, 256),
+    ``head_units`` (O, 32). In ``forward_steps``' trace ``in_layer`` and ``cell_layer`` have T
+    calls (``in_layer``'s inputs are ``x``; ``cell_layer``'s inputs are the dropped-out
+    ``xr_t``), ``rec_layer`` T-1 calls (call k maps ``ha_k`` to ``r_k``, 0-based),
+    ``head_layer`` and ``out_layer`` one call each.
+
+    Subclasses replace the input path (``_build_input`` / ``_inputs``: anything that maps
+    ``(N, T, D)`` to ``(N, T, A)`` non-negative features, before ``in_drop``).
     """
 
     description = "Thesis Deep ReLU RNN: 256 ReLU input layer, 128 cell, recurrent 256, head 32"
@@ -172,32 +196,43 @@ class Deep(_ThesisRNN):
         return {"in_layer": ("input", 0)}
 
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
-                 in_units: int = 256, cell_units: int = 128, rec_units: int = 256,
-                 head_units: int = 32):
-        super().__init__(spec, bias=bias, dropout=dropout, in_units=in_units,
-                         cell_units=cell_units, rec_units=rec_units, head_units=head_units)
-        self.in_units, self.cell_units = in_units, cell_units
-        self.rec_units, self.head_units = rec_units, head_units
-        self.in_layer = ThesisLinear(spec.step_dim, in_units, bias)
-        self.in_act = nn.ReLU()
-        self.in_drop = nn.Dropout(dropout)
-        self.cell_drop = nn.Dropout(dropout)
-        self.cell_layer = ThesisLinear(in_units + rec_units, cell_units, bias)
+                 dropout_mode: str = "ordinary", in_units: int = 256, cell_units: int = 128,
+                 rec_units: int = 256, head_units: int = 32):
+        self._init_deep(spec, bias, dropout, dropout_mode, in_units=in_units,
+                        cell_units=cell_units, rec_units=rec_units, head_units=head_units)
+
+    def _init_deep(self, spec: InputSpec, bias: str, dropout: float, dropout_mode: str,
+                   **sizes: Any) -> None:
+        _ThesisRNN.__init__(self, spec, bias, dropout, dropout_mode, **sizes)
+        self.in_units, self.cell_units = sizes["in_units"], sizes["cell_units"]
+        self.rec_units, self.head_units = sizes["rec_units"], sizes["head_units"]
+        self._build_input(spec, bias, sizes)
+        self.in_drop = self._dropout()
+        self.cell_drop = self._dropout()
+        self.cell_layer = ThesisLinear(self.in_units + self.rec_units, self.cell_units, bias)
         self.cell_act = nn.ReLU()
-        self.rec_drop = nn.Dropout(dropout)
-        self.rec_layer = ThesisLinear(cell_units, rec_units, bias)
+        self.rec_drop = self._dropout()
+        self.rec_layer = ThesisLinear(self.cell_units, self.rec_units, bias)
         self.rec_act = nn.ReLU()
-        self.head_drop = nn.Dropout(dropout)
-        self.head_layer = ThesisLinear(cell_units, head_units, bias)
+        self.head_drop = self._dropout(stationary_ok=False)
+        self.head_layer = ThesisLinear(self.cell_units, self.head_units, bias)
         self.head_act = nn.ReLU()
-        self.out_layer = ThesisLinear(head_units, spec.n_classes, bias)
+        self.out_layer = ThesisLinear(self.head_units, spec.n_classes, bias)
+
+    def _build_input(self, spec: InputSpec, bias: str, sizes: dict[str, Any]) -> None:
+        self.in_layer = ThesisLinear(spec.step_dim, self.in_units, bias)
+        self.in_act = nn.ReLU()
+
+    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        """``(N, T, D)`` -> ``(N, T, A)``: the input path on all steps at once."""
+        a = self.in_act(self.in_layer(x))
+        rec("in_layer", x, a)
+        return a
 
     def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
         self._check_x(x)
         n, n_steps, _ = x.shape
-        a = self.in_act(self.in_layer(x))
-        rec("in_layer", x, a)
-        ad = self.in_drop(a)
+        ad = self.in_drop(self._inputs(x, rec))
         r = x.new_zeros(n, self.rec_units)
         ha = x.new_zeros(n, self.cell_units)
         for t in range(n_steps):
@@ -226,3 +261,119 @@ class Deep(_ThesisRNN):
             "out_layer": rec.calls["out_layer"][0],
         }
 
+
+@ARCHITECTURES.register("deep_sd")
+class DeepSD(Deep):
+    """Deep-SD: :class:`Deep` with stationary dropout masks (one per sequence) on ``a_t``,
+    ``xr_t`` and ``ha_t``; the head's dropout stays ordinary. Same options as Deep
+    (``dropout_mode`` defaults to "stationary")."""
+
+    description = "Thesis Deep-SD: Deep with stationary (per-sequence) dropout masks"
+
+    def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
+                 dropout_mode: str = "stationary", in_units: int = 256, cell_units: int = 128,
+                 rec_units: int = 256, head_units: int = 32):
+        super().__init__(spec, bias=bias, dropout=dropout, dropout_mode=dropout_mode,
+                         in_units=in_units, cell_units=cell_units, rec_units=rec_units,
+                         head_units=head_units)
+
+
+@ARCHITECTURES.register("deep_v2")
+class DeepV2(Deep):
+    """Thesis DeepV2: Deep with a two-layer input path, on all steps at once::
+
+        a1_t = in_act(in_layer(x_t))                         (D -> P, 128)
+        a_t  = in2_act(in2_layer(pre_drop(a1_t)))            (P -> A, 256)
+
+    then as :class:`Deep` (``in_drop``, ``[a_t | r_{t-1}]``, cell, recurrent layer, head).
+    Options as Deep plus ``pre_units`` (P, 128). The trace adds ``in2_layer``.
+    """
+
+    description = "Thesis DeepV2: 128 and 256 ReLU input layers, 128 cell, recurrent 256"
+
+    def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
+                 dropout_mode: str = "ordinary", pre_units: int = 128, in_units: int = 256,
+                 cell_units: int = 128, rec_units: int = 256, head_units: int = 32):
+        self._init_deep(spec, bias, dropout, dropout_mode, pre_units=pre_units,
+                        in_units=in_units, cell_units=cell_units, rec_units=rec_units,
+                        head_units=head_units)
+
+    def _build_input(self, spec: InputSpec, bias: str, sizes: dict[str, Any]) -> None:
+        self.pre_units = sizes["pre_units"]
+        self.in_layer = ThesisLinear(spec.step_dim, self.pre_units, bias)
+        self.in_act = nn.ReLU()
+        self.pre_drop = self._dropout()
+        self.in2_layer = ThesisLinear(self.pre_units, self.in_units, bias)
+        self.in2_act = nn.ReLU()
+
+    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        a1 = self.in_act(self.in_layer(x))
+        rec("in_layer", x, a1)
+        d = self.pre_drop(a1)
+        a = self.in2_act(self.in2_layer(d))
+        rec("in2_layer", d, a)
+        return a
+
+    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+        return {**super()._trace(x, rec), "in2_layer": rec.calls["in2_layer"][0]}
+
+
+class _ConvInput:
+    """Mixin: the input path is a conv stack (``convs``) then ``in_layer`` (-> A), ReLU."""
+
+    accepts = frozenset({"image_steps"})
+    stack_cls: type[ConvStack] | type[LiteralConvStack] = ConvStack
+
+    def _build_input(self, spec: InputSpec, bias: str, sizes: dict[str, Any]) -> None:
+        filters = tuple(int(f) for f in sizes.get("filters", (24, 32)))
+        if len(filters) != 2 or min(filters) < 1:
+            raise ValueError(f"filters must be two positive channel counts, got {filters}")
+        self.convs = self.stack_cls(spec.step_shape, bias, filters)
+        self.in_layer = ThesisLinear(self.convs.out_features, self.in_units, bias)
+        self.in_act = nn.ReLU()
+
+    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+        f = self.convs.forward_sequence(x)
+        a = self.in_act(self.in_layer(f))
+        rec("in_layer", f, a)
+        return a
+
+
+@ARCHITECTURES.register("convdeep")
+class ConvDeep(_ConvInput, Deep):
+    """Thesis ConvDeep: the conv stack (:class:`~rnnxbench.models.conv.ConvStack`, on all
+    steps of all sequences in one batched call; 28x7 steps -> 448 features), then
+    ``in_layer`` 448 -> 128 ReLU and Deep's cell (128), recurrent layer (256) and head.
+
+    Steps are ``spec.step_shape`` images (MAJ: ``(1, 28, 7)``). Options as Deep
+    (``in_units`` defaults to 128) plus ``filters`` (conv1 and conv2 channels, (24, 32)).
+    Relevance: z-beta on ``convs.conv1``, the rest hidden.
+    """
+
+    description = "Thesis ConvDeep: conv 5x5x24, pool, conv 3x3x32, pool -> 128 -> Deep cell"
+
+    def relevance_roles(self) -> dict[str, tuple[str, int]]:
+        return {"convs.conv1": ("input", 0)}
+
+    def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
+                 dropout_mode: str = "ordinary", in_units: int = 128, cell_units: int = 128,
+                 rec_units: int = 256, head_units: int = 32,
+                 filters: tuple[int, int] = (24, 32)):
+        self._init_deep(spec, bias, dropout, dropout_mode, in_units=in_units,
+                        cell_units=cell_units, rec_units=rec_units, head_units=head_units,
+                        filters=filters)
+
+
+@ARCHITECTURES.register("conv_plus_deep")
+class ConvPlusDeep(ConvDeep):
+    """Thesis Conv+Deep: ConvDeep with the "literal connections" conv stack
+    (:class:`~rnnxbench.models.conv.LiteralConvStack`: conv1 sees ``[x_t | conv1_{t-1}]``,
+    conv2 sees ``[pool1_t | conv2_{t-1}]``; a loop over the steps). Relevance: the mixed rule
+    on ``convs.conv1`` (its first ``C`` input channels are pixels), the rest hidden.
+    """
+
+    description = "Thesis Conv+Deep: recurrent (literal) conv stack -> 128 -> Deep cell"
+    stack_cls = LiteralConvStack
+
+    def relevance_roles(self) -> dict[str, tuple[str, int]]:
+        return {"convs.conv1": ("mixed", self.spec.step_shape[0])}

@@ -100,7 +100,7 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
             a = rf.layer(x[t], x_proj[t, :, 2 * H:], rule_x, op_x)
             b = rf.gate_mul(r, b)
             n_pre = rf.proportional_sum(a, b, eps, bias_factor)
-            n_val = torch.tanh(n_pre)
+            n_val = torch.tanh(n_pre.detach())
             n = rf.pass_through(n_pre, n_val)
             # torch's form of (1 - z) * n + z * h
             h_val = (h.detach() - n_val) * z + n_val

@@ -29,6 +29,19 @@ NEUTRAL = (nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.M
 RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
 
 
+#: parameter-free modules that are neither element-wise nor linear: no faithful rule here
+NON_LINEAR = (nn.Softmax, nn.LogSoftmax, nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d,
+              nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.LocalResponseNorm,
+              nn.MultiheadAttention)
+
+
+def cudnn_disabled():
+    """cuDNN off (its RNN backward needs train mode), other cuDNN settings kept."""
+    c = torch.backends.cudnn
+    return c.flags(enabled=False, benchmark=c.benchmark, deterministic=c.deterministic,
+                   allow_tf32=c.allow_tf32)
+
+
 class UnsupportedModel(ValueError):
     """A model contains something relevance propagation has no faithful rule for."""
 
@@ -77,14 +90,19 @@ def module_op(module: nn.Module) -> LinearOp | None:
             return conv(x, w, None, m.stride, m.padding, m.dilation, m.groups)
 
         return LinearOp(forward, module.weight, module.bias, 1)
+    if hasattr(module, "relevance_op"):
+        return module.relevance_op()
     if _is_pool(module):  # type(m).forward bypasses the hooks
         return LinearOp(lambda x, w, m=module: type(m).forward(m, x), None)
     return None
 
 
 def _is_pool(module: nn.Module) -> bool:
-    return isinstance(module, nn.AvgPool1d | nn.AvgPool2d | nn.AdaptiveAvgPool1d
-                      | nn.AdaptiveAvgPool2d)
+    """Modules whose relevance is split in proportion to their inputs' contributions:
+    average pooling, and custom modules that define ``relevance_op()`` (a :class:`LinearOp`
+    of their own forward, e.g. a mean over time steps)."""
+    return hasattr(module, "relevance_op") or isinstance(
+        module, nn.AvgPool1d | nn.AvgPool2d | nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d)
 
 
 def _shares_storage(a: Tensor, b: Tensor) -> bool:
@@ -106,6 +124,11 @@ def relevance_mode(model: nn.Module, composite: Composite, *,
     roles = roles or {}
     with ExitStack() as stack:
         for name, module in model.named_modules():
+            if hasattr(module, "relevance_forward"):
+                # a custom cell declares its own relevance flow (its submodules keep
+                # their rules through their hooks)
+                stack.enter_context(_custom(module, composite))
+                continue
             if isinstance(module, RECURRENT):
                 stack.enter_context(_unrolled(module, composite, model_input))
                 continue
@@ -117,6 +140,9 @@ def relevance_mode(model: nn.Module, composite: Composite, *,
                 stack.enter_context(_hooked(module, hook))
             elif isinstance(module, ACTIVATIONS):
                 stack.enter_context(_hooked(module, _activation_hook))
+            elif isinstance(module, NON_LINEAR):
+                raise UnsupportedModel(f"no relevance rule for module {name!r} "
+                                       f"({type(module).__name__})")
             elif isinstance(module, NEUTRAL) or not list(module.parameters(recurse=False)):
                 continue
             else:
@@ -176,6 +202,20 @@ def _unrolled(module: nn.Module, composite: Composite,
         del module.forward
 
 
+@contextmanager
+def _custom(module: nn.Module, composite: Composite) -> Iterator[None]:
+    """Run ``module.relevance_forward(composite, ...)`` in place of its forward."""
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        return module.relevance_forward(composite, *args, **kwargs)
+
+    module.forward = forward
+    try:
+        yield
+    finally:
+        del module.forward
+
+
 def start_relevance(logits: Tensor, target: Tensor, start: str) -> Tensor:
     """Output relevance: the target logit (``"logit"``) or its positive part
     (``"positive"``) at the target class, zero elsewhere."""
@@ -195,7 +235,7 @@ def propagate(model: nn.Module, inputs: Tensor, target: Tensor, composite: Compo
     x = inputs.detach().clone().requires_grad_(True)
     with relevance_mode(model, composite, roles=roles,
                         model_input=x if bounded_input else None), _frozen(model), \
-            torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
+            cudnn_disabled(), torch.enable_grad():
         logits = model(x)
         R0 = start_relevance(logits, target, start)
         (R,) = torch.autograd.grad(logits, x, R0, allow_unused=True)

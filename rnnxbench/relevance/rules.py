@@ -21,7 +21,7 @@ Tensor = torch.Tensor
 
 def stabilize(z: Tensor, eps: float) -> Tensor:
     """``z + eps * sign(z)`` with ``sign(0) = +1``."""
-    return z + eps * torch.where(z >= 0, 1.0, -1.0).to(z)
+    return torch.where(z >= 0, z + eps, z - eps)
 
 
 @dataclass
@@ -105,14 +105,19 @@ class LinearOp:
     def fan_in(self) -> int:
         return self.weight[0].numel()
 
+    def on_ones(self, x: Tensor, w: Tensor, key: Any) -> Tensor:
+        """``op(ones, w)`` for one all-ones input shaped like a sample of ``x`` (broadcasts
+        over the batch); independent of x's values, so memoised per sample shape."""
+        return self.derived(("ones", key, tuple(x.shape[1:])),
+                            lambda: self(torch.ones_like(x[:1]), w))
+
     def n_inputs(self, x: Tensor) -> Tensor | int:
         """How many inputs feed each output: ``fan_in`` for dense ops; for other ops (convs)
         the op of all-ones inputs with all-ones weights, so zero padding does not count."""
         if self.dense:
             return self.fan_in()
         ones = self.derived("ones", lambda: torch.ones_like(self.weight))
-        return self.derived(("n_inputs", tuple(x.shape[1:])),
-                            lambda: self(torch.ones_like(x[:1]), ones).clamp(min=1))
+        return self.on_ones(x, ones, "n_inputs").clamp(min=1)
 
 
 def linear_op(weight: Tensor, bias: Tensor | None = None) -> LinearOp:
@@ -221,8 +226,7 @@ class ZBox(Rule):
         # l w+ + h w- folded into one weight: its op on ones is the constant root term
         w_box = op.derived(("box", self.low, self.high),
                            lambda: self.low * op.pos + self.high * op.neg)
-        ones = torch.ones_like(x[:1])
-        z = op(x) - op(ones, w_box)
+        z = op(x) - op.on_ones(x, w_box, ("box", self.low, self.high))
         s = R / stabilize(z, self.stabilizer)
         c, c_box = op.transpose_pair(s, x, op.weight, w_box, ("zbox", self.low, self.high))
         return x * c - c_box
@@ -232,7 +236,9 @@ class Mixed(Rule):
     """The thesis' rule for a layer that sees bounded inputs and ReLU states together.
 
     The first ``n_bounded`` features (along the op's feature axis) are pixels b in
-    ``[low, high]``, the rest non-negative states p. With one denominator
+    ``[low, high]``, the rest states p (non-negative after a ReLU; negative states, as in
+    tanh cells, contribute positively through w-, as in zennit's signed alpha-beta).
+    With one denominator
     ``z_j = alpha sum p w+ - beta sum p w- + sum (b w - l w+ - h w-)``:
     ``R_p = p ((alpha w+ - beta w-) s)``, ``R_b = b (W s) - l (W+ s) - h (W- s)``,
     ``s = R / z``. Conserves relevance.
@@ -247,11 +253,22 @@ class Mixed(Rule):
         key = ("mixed", self.n_bounded, self.alpha, self.beta, self.low, self.high)
         # column-wise weights: W on pixel inputs, alpha w+ - beta w- on state inputs
         w_mix, w_box = op.derived(key, lambda: self._weights(op, x))
-        ones = torch.ones_like(x[:1])
-        z = op(x, w_mix) - op(ones, w_box)
+        pixels = _feature_mask(x, op.channel_dim, self.n_bounded)
+        p_neg = (x * (1 - pixels)).clamp(max=0)
+        if not bool(p_neg.any()):  # non-negative states (after a ReLU): the thesis' rule
+            z = op(x, w_mix) - op.on_ones(x, w_box, key)
+            s = R / stabilize(z, self.stabilizer)
+            c, c_box = op.transpose_pair(s, x, w_mix, w_box, key)
+            return x * c - c_box
+        # signed states (tanh cells): a negative state's positive contributions are p- w-
+        w_neg = op.derived(("mixed-neg", *key), lambda: (1 - _feature_mask(
+            op.weight, -1 if op.dense else 1, self.n_bounded)) * (
+            self.alpha * op.neg - self.beta * op.pos))
+        x_rest = x - p_neg
+        z = op(x_rest, w_mix) + op(p_neg, w_neg) - op.on_ones(x, w_box, key)
         s = R / stabilize(z, self.stabilizer)
         c, c_box = op.transpose_pair(s, x, w_mix, w_box, key)
-        return x * c - c_box
+        return x_rest * c + p_neg * op.transpose(s, x, w_neg) - c_box
 
     def _weights(self, op: LinearOp, x: Tensor) -> Tensor:
         w = op.weight
@@ -272,7 +289,7 @@ class WSquare(Rule):
 
     def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
         w2 = op.derived("w2", lambda: op.weight**2)
-        s = R / stabilize(op(torch.ones_like(x[:1]), w2), self.stabilizer)
+        s = R / stabilize(op.on_ones(x, w2, "w2"), self.stabilizer)
         return op.transpose(s, x, w2).expand_as(x).clone()
 
 

@@ -1,8 +1,10 @@
 """Conservation on every registered architecture (float64, random weights and inputs).
 
-DTD, LRP-alpha-beta and LRP-epsilon with ``bias_factor=1`` redistribute the explained
-score without loss in bias-free ReLU models: the input relevance sums to
-``max(0, logit_target)`` (``start="positive"``) or the logit (``start="logit"``).
+DTD and LRP-alpha-beta (alpha - beta = 1) redistribute the explained score without loss in
+bias-free ReLU models, LRP-epsilon with ``bias_factor=1`` in any model: the input relevance
+sums to ``max(0, logit_target)`` (``start="positive"``) or the logit (``start="logit"``).
+Architectures that cannot take 28x7 steps, have no bias-free option (where one is needed)
+or do not support an explainer (declared) are skipped with the reason.
 
 The one place relevance may legitimately leave is the zero initial state of the recurrence
 (spec recurrent-lrp.md: "sum of input relevance plus initial-state relevance equals the
@@ -29,7 +31,7 @@ from rnnxbench.relevance.engine import start_relevance
 from rnnxbench.tasks.base import InputSpec
 
 DT = torch.float64
-N = 6
+N = 4
 RTOL = 1e-6
 
 #: (explainer, options): every one must conserve in a bias-free ReLU model
@@ -40,19 +42,25 @@ METHODS = {
     "lrp_a2b1": ("lrp", {"alpha": 2.0, "beta": 1.0}),
     "lrp_eps_bf1": ("lrp_eps", {"bias_factor": 1.0, "start": "logit"}),
 }
+#: (method, T) pairs checked on every architecture (T = 12 for the issue's two, to keep
+#: the conv architectures' float64 runs short)
+CASES = [(m, t) for m in METHODS for t in (1, 3)] + [("dtd", 12), ("lrp_eps_bf1", 12)]
 
 
-def _build(name: str, n_steps: int, bias_free: bool = True) -> torch.nn.Module:
+def _build(name: str, n_steps: int, bias: str = "none") -> torch.nn.Module:
+    """``bias``: "none" (bias-free, skip when the architecture has no bias option),
+    "prefer_none" (bias-free when possible, else the default) or "default"."""
     cls = ARCHITECTURES.get(name)
     spec = InputSpec(n_steps=n_steps, step_dim=196, step_shape=(1, 28, 7), n_classes=10)
     reason = cls.check_input(spec) if hasattr(cls, "check_input") else None
     if reason:
         pytest.skip(f"{name} cannot take 28x7 steps: {reason}")
     options = {}
-    if bias_free:
-        if "bias" not in inspect.signature(cls).parameters:
+    if bias != "default":
+        if "bias" in inspect.signature(cls).parameters:
+            options["bias"] = "none"
+        elif bias == "none":
             pytest.skip(f"{name} has no bias option: not a bias-free model")
-        options["bias"] = "none"
     torch.manual_seed(0)
     try:
         model = cls(spec, **options)
@@ -66,7 +74,7 @@ def _data(model: torch.nn.Module, n_steps: int) -> tuple[torch.Tensor, torch.Ten
     x = torch.rand(N, n_steps, 196, generator=g, dtype=DT) * 2 - 1
     with torch.no_grad():
         logits = model(x)
-    # half the samples explain the predicted class (positive logit), half a random one
+    # half the samples explain the predicted class (mostly positive logits), half a random one
     target = torch.randint(0, 10, (N,), generator=g)
     target[: N // 2] = logits[: N // 2].argmax(1)
     return x, target
@@ -134,23 +142,24 @@ def _check_conserves(explainer, x, target, *, states_may_hold: bool):
     score = logits.gather(1, target[:, None])[:, 0]
     if explainer.start == "positive":
         score = score.clamp(min=0)
-    assert (score > 0).sum() >= N // 2  # the check is not vacuous
+    assert (score.abs() > 1e-6).sum() >= N // 2  # the check is not vacuous
     total = R_x.reshape(N, -1).sum(1) + R_states
     err = (total - score).abs()
     assert bool((err <= RTOL * score.abs() + 1e-12).all()), (
         f"sum R = {total.tolist()}, score = {score.tolist()}, rel err {(err / score.abs()).max()}")
     if not states_may_hold:  # z+, z-beta, mixed: nothing goes to the zero initial state
         assert bool((R_states.abs() <= 1e-12 * (score.abs() + 1)).all())
-    # the run above is exactly what the registered explainer computes
-    torch.testing.assert_close(explainer.attribute(x, target), R_x, rtol=1e-12, atol=1e-14)
+    if x.shape[1] == 3:  # the run above is exactly what the registered explainer computes
+        torch.testing.assert_close(explainer.attribute(x, target), R_x, rtol=1e-12,
+                                   atol=1e-14)
     return R_x
 
 
-@pytest.mark.parametrize("n_steps", [1, 3, 12])
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize(("method", "n_steps"), CASES)
 @pytest.mark.parametrize("arch", ARCHITECTURES.names())
 def test_conservation_bias_free(arch, method, n_steps):
-    model = _build(arch, n_steps)
+    # epsilon with bias_factor=1 conserves with biases too: no bias option is no reason to skip
+    model = _build(arch, n_steps, "prefer_none" if method == "lrp_eps_bf1" else "none")
     explainer = _explainer(model, method)
     x, target = _data(model, n_steps)
     _check_conserves(explainer, x, target, states_may_hold=METHODS[method][0] == "lrp_eps")
@@ -160,7 +169,7 @@ def test_conservation_bias_free(arch, method, n_steps):
 @pytest.mark.parametrize("arch", ARCHITECTURES.names())
 def test_epsilon_bias_factor_conserves_with_biases(arch, n_steps):
     """With biases (the default option), bias_factor=1 still conserves (input + r_0)."""
-    model = _build(arch, n_steps, bias_free=False)
+    model = _build(arch, n_steps, "default")
     with torch.no_grad():  # the thesis' -0.01 biases are small: make their share visible
         for name, p in model.named_parameters():
             if "bias" in name:

@@ -59,7 +59,8 @@ def _thesis_conv(bias: bool = True) -> LinearOp:
     return op
 
 
-OPS = {"dense": (_dense, (9,)), "conv": (_conv, (3, 5, 4)), "thesis_conv": (_thesis_conv, (3, 5, 4))}
+OPS = {"dense": (_dense, (9,)), "conv": (_conv, (3, 5, 4)),
+       "thesis_conv": (_thesis_conv, (3, 5, 4))}
 
 
 def _matrix(op: LinearOp, in_shape: tuple[int, ...]) -> np.ndarray:

@@ -1,0 +1,222 @@
+"""The thesis' convolution stacks (spec §1) and its TF-SAME average pool.
+
+Per step, on a ``(C, H, W)`` image (MAJ: one 28x7 column slice)::
+
+    conv1 5x5, 24 filters, SAME, ReLU -> pool -> conv2 3x3, 32 filters, SAME, ReLU -> pool
+    -> (h, w, c)-ordered flattening (28x7 -> 7x2x32 = 448 features)
+
+:class:`ConvStack` is the plain stack; it is not recurrent, so it runs on all T steps of all
+sequences in one batched call. :class:`LiteralConvStack` is the Conv+ models' "literal
+connections" stack: conv1 sees ``[x_t | conv1_out_{t-1}]`` and conv2 sees
+``[pool1_t | conv2_out_{t-1}]`` (fed-back maps post-ReLU, pre-pool, zero at t = 0), so it
+loops over the steps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnxbench.models.layers import ThesisConv2d
+from rnnxbench.relevance import functions as rf
+from rnnxbench.relevance.rules import LinearOp, Rule, stabilize
+
+Tensor = torch.Tensor
+
+
+def same_out(size: int, stride: int) -> int:
+    """Output size of a TF SAME window op: ``ceil(size / stride)``."""
+    return -(-size // stride)
+
+
+class ThesisAvgPool(nn.Module):
+    """TF ``avg_pool(..., padding="SAME")`` times ``scale`` (the thesis code's x2).
+
+    TF's SAME average pool pads ``max((out - 1) s + k - size, 0)`` cells (the odd one after,
+    i.e. bottom/right) and averages only the valid (unpadded) cells of each window. The
+    thesis code then multiplies the pooled value by 2; ``scale`` keeps that factor inside
+    this module, so relevance propagation sees the whole map ``x -> scale * pool(x)`` as one
+    linear op (:meth:`relevance_op`: relevance is split in proportion to each input's
+    contribution, spec §2 'average pooling').
+
+    In relevance mode (:meth:`relevance_forward`) the pool gets :class:`PoolRule`: that
+    proportional split, plus, when the composite spreads absorbed shares
+    (``gate_bias_factor``, LRP-epsilon with ``bias_factor=1``), each output's absorbed
+    share spread evenly over its window's valid inputs, so that rule conserves exactly.
+    """
+
+    def __init__(self, kernel_size: int = 2, stride: int = 2, scale: float = 2.0):
+        super().__init__()
+        self.kernel_size, self.stride, self.scale = kernel_size, stride, float(scale)
+        self._counts: dict[tuple, Tensor] = {}
+
+    def _padding(self, h: int, w: int) -> tuple[int, int, int, int]:
+        k, s = self.kernel_size, self.stride
+        ph = max((same_out(h, s) - 1) * s + k - h, 0)
+        pw = max((same_out(w, s) - 1) * s + k - w, 0)
+        return pw // 2, pw - pw // 2, ph // 2, ph - ph // 2
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        return same_out(h, self.stride), same_out(w, self.stride)
+
+    def _window_sum(self, x: Tensor) -> Tensor:
+        pad = self._padding(x.shape[-2], x.shape[-1])
+        return F.avg_pool2d(F.pad(x, pad), self.kernel_size, self.stride, divisor_override=1)
+
+    def _scale_map(self, x: Tensor) -> Tensor:
+        """``scale / (valid cells per window)``, shaped ``(out_h, out_w)``."""
+        key = (x.shape[-2], x.shape[-1], x.dtype, x.device)
+        if key not in self._counts:
+            ones = torch.ones(1, 1, *key[:2], dtype=x.dtype, device=x.device)
+            self._counts[key] = self.scale / self._window_sum(ones)[0, 0]
+        return self._counts[key]
+
+    def pool(self, x: Tensor) -> Tensor:
+        """The map itself (no module call, so no hooks): ``(..., C, H, W)`` inputs."""
+        return self._window_sum(x) * self._scale_map(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(x)
+
+    def valid_counts(self, x: Tensor) -> Tensor:
+        """Valid (unpadded) input cells per window, shaped ``(out_h, out_w)``."""
+        return self.scale / self._scale_map(x)
+
+    def window_sum_transpose(self, s: Tensor, x: Tensor) -> Tensor:
+        """Each output's ``s`` sent to every valid cell of its window (shaped like x)."""
+        with torch.enable_grad():
+            xd = torch.zeros_like(x).requires_grad_(True)
+            (g,) = torch.autograd.grad(self._window_sum(xd), xd, s)
+        return g
+
+    def relevance_op(self) -> LinearOp:
+        """This module's forward as a linear op (proportional relevance split)."""
+        return LinearOp(lambda x, w: self.pool(x), None, channel_dim=1)
+
+    def relevance_forward(self, composite: Any, x: Tensor) -> Tensor:
+        """The forward pass in relevance mode, with :class:`PoolRule`."""
+        rule = PoolRule(self, bias_factor=getattr(composite, "gate_bias_factor", 0.0))
+        return rf.layer(x, self.pool(x), rule, self.relevance_op())
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding='SAME', "
+                f"scale={self.scale}")
+
+
+class PoolRule(Rule):
+    """The thesis' pooling rule: ``R_in = x * dpool/dx^T (R / (pool(x) + eps))``.
+
+    It absorbs the stabiliser's share and all relevance that reaches a zero output (an
+    all-zero window). ``bias_factor`` spreads that absorbed share ``R - pool(x) R / zs`` of
+    each output evenly over its window's valid input cells (as LRP-epsilon's bias factor
+    does for a layer's bias), so ``bias_factor=1`` conserves relevance exactly.
+    """
+
+    def __init__(self, pool: ThesisAvgPool, stabilizer: float = 1e-9, bias_factor: float = 0.0):
+        self.pool, self.stabilizer, self.bias_factor = pool, stabilizer, bias_factor
+
+    def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
+        z = op(x)
+        zs = stabilize(z, self.stabilizer)
+        s = R / zs
+        out = x * op.transpose(s, x)
+        if self.bias_factor:
+            rest = (zs - z) * s / self.pool.valid_counts(x)
+            out = out + self.bias_factor * self.pool.window_sum_transpose(rest, x)
+        return out
+
+
+def _stack_out(step_shape: tuple[int, ...], channels: int, n_pools: int = 2) -> int:
+    _, h, w = step_shape
+    for _ in range(n_pools):
+        h, w = same_out(h, 2), same_out(w, 2)
+    return channels * h * w
+
+
+def _flatten_hwc(maps: Tensor) -> Tensor:
+    """``(B, C, H, W)`` -> ``(B, H*W*C)`` in (h, w, c) order, as TF's NHWC reshape."""
+    return maps.permute(0, 2, 3, 1).flatten(1)
+
+
+class ConvStack(nn.Module):
+    """conv1 -> ReLU -> pool -> conv2 -> ReLU -> pool -> (h, w, c) flattening.
+
+    ``forward`` takes ``(B, C, H, W)`` images (any batch of steps) and returns
+    ``(B, out_features)``.
+    """
+
+    def __init__(self, step_shape: tuple[int, ...], bias: str = "softplus",
+                 filters: tuple[int, int] = (24, 32), kernels: tuple[int, int] = (5, 3)):
+        super().__init__()
+        if len(step_shape) != 3:
+            raise ValueError(f"conv stacks need (C, H, W) steps, got {step_shape}")
+        self.step_shape = tuple(step_shape)
+        self.filters = tuple(filters)
+        self.conv1 = ThesisConv2d(step_shape[0], filters[0], kernels[0], bias)
+        self.act1 = nn.ReLU()
+        self.pool1 = ThesisAvgPool()
+        self.conv2 = ThesisConv2d(filters[0], filters[1], kernels[1], bias)
+        self.act2 = nn.ReLU()
+        self.pool2 = ThesisAvgPool()
+        self.out_features = _stack_out(self.step_shape, filters[1])
+
+    def forward(self, images: Tensor) -> Tensor:
+        h = self.pool1(self.act1(self.conv1(images)))
+        h = self.pool2(self.act2(self.conv2(h)))
+        return _flatten_hwc(h)
+
+    def forward_sequence(self, x: Tensor) -> Tensor:
+        """``(N, T, D)`` flat steps -> ``(N, T, out_features)``: all steps in one call."""
+        n, n_steps, _ = x.shape
+        feats = self(x.reshape(n * n_steps, *self.step_shape))
+        return feats.reshape(n, n_steps, self.out_features)
+
+
+class LiteralConvStack(nn.Module):
+    """The Conv+ models' recurrent conv stack ("literal connections"), per step t::
+
+        m1_t = ReLU(conv1([x_t | m1_{t-1}]))        (C + F1 -> F1 channels, H x W)
+        p1_t = pool(m1_t)
+        m2_t = ReLU(conv2([p1_t | m2_{t-1}]))       (F1 + F2 -> F2 channels)
+        out_t = flatten_hwc(pool(m2_t))
+
+    with ``m1_0 = m2_0 = 0``. ``forward_sequence`` maps ``(N, T, D)`` to
+    ``(N, T, out_features)``.
+    """
+
+    def __init__(self, step_shape: tuple[int, ...], bias: str = "softplus",
+                 filters: tuple[int, int] = (24, 32), kernels: tuple[int, int] = (5, 3)):
+        super().__init__()
+        if len(step_shape) != 3:
+            raise ValueError(f"conv stacks need (C, H, W) steps, got {step_shape}")
+        self.step_shape = tuple(step_shape)
+        self.filters = tuple(filters)
+        c = step_shape[0]
+        self.conv1 = ThesisConv2d(c + filters[0], filters[0], kernels[0], bias)
+        self.act1 = nn.ReLU()
+        self.pool1 = ThesisAvgPool()
+        self.conv2 = ThesisConv2d(filters[0] + filters[1], filters[1], kernels[1], bias)
+        self.act2 = nn.ReLU()
+        self.pool2 = ThesisAvgPool()
+        self.out_features = _stack_out(self.step_shape, filters[1])
+
+    def forward_sequence(self, x: Tensor) -> Tensor:
+        n, n_steps, _ = x.shape
+        c, h, w = self.step_shape
+        h2, w2 = self.pool1.out_hw(h, w)
+        images = x.reshape(n, n_steps, c, h, w)
+        m1 = x.new_zeros(n, self.filters[0], h, w)
+        m2 = x.new_zeros(n, self.filters[1], h2, w2)
+        outs = []
+        for t in range(n_steps):
+            m1 = self.act1(self.conv1(torch.cat([images[:, t], m1], dim=1)))
+            p1 = self.pool1(m1)
+            m2 = self.act2(self.conv2(torch.cat([p1, m2], dim=1)))
+            outs.append(_flatten_hwc(self.pool2(m2)))
+        return torch.stack(outs, dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_sequence(x)

@@ -1,0 +1,20 @@
+"""Shared set-up of the relevance tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    """These tests run many small float64 ops: one intra-op thread is faster, and keeps
+    OpenMP threads from spinning when the machine is busy."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
