@@ -20,8 +20,6 @@ time (:class:`TimeMean`), shared with the attention pooling
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -169,13 +167,10 @@ def weighted_time_sum(a: torch.Tensor, h: torch.Tensor, eps: float, bias_factor:
 class TimeMean(nn.Module):
     """Mean over the time axis (dim 1): ``(N, T, F) -> (N, F)``.
 
-    Relevance is split over the steps in proportion to each step's contribution ``h_t / T``
-    (the proportional rule of average pooling, stabiliser ``STABILIZER``):
-    :meth:`relevance_op` gives that rule its linear map, and :meth:`relevance_forward` (which
-    the engine prefers) applies the same split and, when the composite's
-    ``gate_bias_factor`` is set, spreads the stabiliser's share as the gated sums do, so
-    LRP-epsilon with ``bias_factor=1`` conserves exactly through the mean. With
-    ``gate_bias_factor=0`` the two give the same relevance.
+    Relevance is split over the steps in proportion to each step's contribution ``h_t / T``:
+    :meth:`relevance_op` gives the engine's proportional rule (as for average pooling) its
+    linear map; with LRP-epsilon's ``bias_factor=1`` the stabiliser's share is spread too,
+    so relevance is conserved exactly through the mean.
     """
 
     STABILIZER = 1e-9  # the engine's Proportional() default
@@ -185,12 +180,6 @@ class TimeMean(nn.Module):
 
     def relevance_op(self) -> LinearOp:
         return LinearOp(lambda x, w: x.mean(dim=1), None)
-
-    def relevance_forward(self, composite: Any, x: torch.Tensor) -> torch.Tensor:
-        a = x.new_full((1, x.shape[1]), 1.0 / x.shape[1])
-        return weighted_time_sum(a, x, self.STABILIZER,
-                                 getattr(composite, "gate_bias_factor", 0.0),
-                                 value=x.detach().mean(dim=1))
 
 
 class LastState(RecurrentClassifier):

@@ -14,15 +14,12 @@ loops over the steps.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rnnxbench.models.layers import ThesisConv2d
-from rnnxbench.relevance import functions as rf
-from rnnxbench.relevance.rules import LinearOp, Rule, stabilize
+from rnnxbench.relevance.rules import LinearOp
 
 Tensor = torch.Tensor
 
@@ -41,11 +38,8 @@ class ThesisAvgPool(nn.Module):
     this module, so relevance propagation sees the whole map ``x -> scale * pool(x)`` as one
     linear op (:meth:`relevance_op`: relevance is split in proportion to each input's
     contribution, spec §2 'average pooling').
-
-    In relevance mode (:meth:`relevance_forward`) the pool gets :class:`PoolRule`: that
-    proportional split, plus, when the composite spreads absorbed shares
-    (``gate_bias_factor``, LRP-epsilon with ``bias_factor=1``), each output's absorbed
-    share spread evenly over its window's valid inputs, so that rule conserves exactly.
+    With LRP-epsilon's ``bias_factor=1`` the absorbed shares are spread evenly over each
+    window's valid cells (the engine's :class:`~rnnxbench.relevance.rules.Proportional`).
     """
 
     def __init__(self, kernel_size: int = 2, stride: int = 2, scale: float = 2.0):
@@ -81,52 +75,13 @@ class ThesisAvgPool(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.pool(x)
 
-    def valid_counts(self, x: Tensor) -> Tensor:
-        """Valid (unpadded) input cells per window, shaped ``(out_h, out_w)``."""
-        return self.scale / self._scale_map(x)
-
-    def window_sum_transpose(self, s: Tensor, x: Tensor) -> Tensor:
-        """Each output's ``s`` sent to every valid cell of its window (shaped like x)."""
-        with torch.enable_grad():
-            xd = torch.zeros_like(x).requires_grad_(True)
-            (g,) = torch.autograd.grad(self._window_sum(xd), xd, s)
-        return g
-
     def relevance_op(self) -> LinearOp:
         """This module's forward as a linear op (proportional relevance split)."""
         return LinearOp(lambda x, w: self.pool(x), None, channel_dim=1)
 
-    def relevance_forward(self, composite: Any, x: Tensor) -> Tensor:
-        """The forward pass in relevance mode, with :class:`PoolRule`."""
-        rule = PoolRule(self, bias_factor=getattr(composite, "gate_bias_factor", 0.0))
-        return rf.layer(x, self.pool(x), rule, self.relevance_op())
-
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding='SAME', "
                 f"scale={self.scale}")
-
-
-class PoolRule(Rule):
-    """The thesis' pooling rule: ``R_in = x * dpool/dx^T (R / (pool(x) + eps))``.
-
-    It absorbs the stabiliser's share and all relevance that reaches a zero output (an
-    all-zero window). ``bias_factor`` spreads that absorbed share ``R - pool(x) R / zs`` of
-    each output evenly over its window's valid input cells (as LRP-epsilon's bias factor
-    does for a layer's bias), so ``bias_factor=1`` conserves relevance exactly.
-    """
-
-    def __init__(self, pool: ThesisAvgPool, stabilizer: float = 1e-9, bias_factor: float = 0.0):
-        self.pool, self.stabilizer, self.bias_factor = pool, stabilizer, bias_factor
-
-    def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
-        z = op(x)
-        zs = stabilize(z, self.stabilizer)
-        s = R / zs
-        out = x * op.transpose(s, x)
-        if self.bias_factor:
-            rest = (zs - z) * s / self.pool.valid_counts(x)
-            out = out + self.bias_factor * self.pool.window_sum_transpose(rest, x)
-        return out
 
 
 def _stack_out(step_shape: tuple[int, ...], channels: int, n_pools: int = 2) -> int:

@@ -169,7 +169,7 @@ def _layer_hook(name: str, op: LinearOp, composite: Composite,
     def hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
         x = args[0]
         if _is_pool(module):
-            return rf.layer(x, out, Proportional(), op)
+            return rf.layer(x, out, Proportional(bias_factor=composite.gate_bias_factor), op)
         role, n_bounded = roles.get(name, (None, 0))
         if role is None:
             fed_by_input = model_input is not None and _shares_storage(x, model_input)

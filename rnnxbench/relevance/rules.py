@@ -294,12 +294,25 @@ class WSquare(Rule):
 
 
 class Proportional(Rule):
-    """Redistribute in proportion to each input's contribution (average pooling, sums):
-    ``R_in = x * (d f / d x)^T (R / (f(x) + eps))``."""
+    """Redistribute in proportion to each input's contribution (average pooling, means):
+    ``R_in = x * (d f / d x)^T (R / (f(x) + eps))``.
 
-    def __init__(self, stabilizer: float = 1e-9):
-        self.stabilizer = stabilizer
+    The stabiliser's share, and all relevance reaching a zero output (an all-zero window),
+    is absorbed; ``bias_factor`` spreads it over each output's inputs in proportion to
+    their weights ``d f / d x`` (evenly within an average-pooling window), so that
+    ``bias_factor=1`` conserves relevance exactly (as LRP-epsilon's bias factor does).
+    """
+
+    def __init__(self, stabilizer: float = 1e-9, bias_factor: float = 0.0):
+        self.stabilizer, self.bias_factor = stabilizer, bias_factor
 
     def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
-        s = R / stabilize(op(x), self.stabilizer)
-        return x * op.transpose(s, x)
+        z = op(x)
+        zs = stabilize(z, self.stabilizer)
+        s = R / zs
+        out = x * op.transpose(s, x)
+        if self.bias_factor:
+            weight_sum = op(torch.ones_like(x[:1]))  # sum_i d f_j / d x_i
+            rest = (zs - z) * s / torch.where(weight_sum == 0, 1.0, weight_sum)
+            out = out + self.bias_factor * op.transpose(rest, x)
+        return out

@@ -389,14 +389,7 @@ def _relevance_with_initial_states(model, x, target, **options):
     return Rx, R_init, score[:, 0], dims
 
 
-RELU_THEN_AVGPOOL = pytest.mark.xfail(strict=True, reason=(
-    "known limitation: bias_factor=1 spreads bias shares onto zero-valued inputs too; "
-    "relevance that reaches an AvgPool window whose ReLU inputs are all 0 has no "
-    "proportional split (Proportional rule: x * R / z with x = 0) and is lost"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=RELU_THEN_AVGPOOL)
-                                  if n == "conv1d_lstm" else n for n in MODELS])
+@pytest.mark.parametrize("name", MODELS)
 def test_explain_conserves_with_bias_factor_one_up_to_initial_states(name):
     """float64, bias_factor=1, start="logit": sum(input relevance) + the zero initial
     states' share == explained score, through conv, pooling, ReLU/tanh, reshaping,
