@@ -166,8 +166,9 @@ class LiteralConvStack(nn.Module):
         m1 = x.new_zeros(n, self.filters[0], h, w)
         m2 = x.new_zeros(n, self.filters[1], h2, w2)
         outs = []
+        steps = images.unbind(1)
         for t in range(n_steps):
-            m1 = self.act1(self.conv1(torch.cat([images[:, t], m1], dim=1)))
+            m1 = self.act1(self.conv1(torch.cat([steps[t], m1], dim=1)))
             p1 = self.pool1(m1)
             m2 = self.act2(self.conv2(torch.cat([p1, m2], dim=1)))
             outs.append(_flatten_hwc(self.pool2(m2)))

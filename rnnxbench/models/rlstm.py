@@ -85,8 +85,9 @@ class RLSTMCell(nn.Module):
         w_h = weight[:, n_a:].t()
         h = a.new_zeros(n, H)
         c = a.new_zeros(n, H)
+        steps = proj.unbind(1)
         for t in range(n_steps):
-            z = proj[:, t] if t == 0 else torch.addmm(proj[:, t], h, w_h)
+            z = steps[t] if t == 0 else torch.addmm(steps[t], h, w_h)
             i, f, o = torch.sigmoid(z[:, : 3 * H]).split(H, dim=1)
             g = self.g_act(z[:, 3 * H:])
             c = f * c + i * g
@@ -102,8 +103,9 @@ class RLSTMCell(nn.Module):
         bias_factor = getattr(composite, "gate_bias_factor", 0.0)
         h = a.new_zeros(n, H)
         c = a.new_zeros(n, H)
+        steps = a.unbind(1)
         for t in range(n_steps):
-            xr = torch.cat([a[:, t], h], dim=1)
+            xr = torch.cat([steps[t], h], dim=1)
             gates = torch.sigmoid(F.linear(xr.detach(), self.gates.weight, self.gates.bias))
             i, f, o = gates.split(H, dim=1)
             g = self.g_act(self.g_layer(xr))

@@ -143,8 +143,9 @@ class Shallow(_ThesisRNN):
         n, n_steps, _ = x.shape
         r = x.new_zeros(n, self.hidden)
         ha = r
+        steps = x.unbind(1)  # views whose backward does not zero-fill (N, T, D) per step
         for t in range(n_steps):
-            xr = torch.cat([x[:, t], r], dim=1)
+            xr = torch.cat([steps[t], r], dim=1)
             ha = self.in_act(self.in_layer(xr))
             rec("in_layer", xr, ha)
             if t < n_steps - 1:
@@ -235,8 +236,9 @@ class Deep(_ThesisRNN):
         ad = self.in_drop(self._inputs(x, rec))
         r = x.new_zeros(n, self.rec_units)
         ha = x.new_zeros(n, self.cell_units)
+        steps = ad.unbind(1)
         for t in range(n_steps):
-            xr = self.cell_drop(torch.cat([ad[:, t], r], dim=1))
+            xr = self.cell_drop(torch.cat([steps[t], r], dim=1))
             ha = self.cell_act(self.cell_layer(xr))
             rec("cell_layer", xr, ha)
             if t < n_steps - 1:

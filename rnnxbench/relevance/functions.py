@@ -19,12 +19,21 @@ class LayerRelevance(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, out: Tensor, rule: Rule, op: LinearOp) -> Tensor:
-        ctx.save_for_backward(x)
+        out = out.detach()
+        # rules that declare ``uses_output`` reuse the forward's output (saves a matmul)
+        ctx.uses_output = getattr(rule, "uses_output", False)
+        if ctx.uses_output:  # a private copy: callers may modify outputs in place
+            ctx.save_for_backward(x, out.clone())
+        else:
+            ctx.save_for_backward(x)
         ctx.rule, ctx.op = rule, op
-        return out.detach().clone()
+        return out.clone()
 
     @staticmethod
     def backward(ctx, R: Tensor):
+        if ctx.uses_output:
+            x, out = ctx.saved_tensors
+            return ctx.rule(ctx.op, x, R, out=out), None, None, None
         (x,) = ctx.saved_tensors
         return ctx.rule(ctx.op, x, R), None, None, None
 

@@ -90,6 +90,14 @@ class LinearOp:
             return a, b
         return self.transpose(s, x, w_a), self.transpose(s, x, w_b)
 
+    def without_bias(self, out: Tensor) -> Tensor:
+        """``op(x)`` recovered from the layer's output ``op(x) + bias``."""
+        if self.bias is None:
+            return out
+        shape = [1] * out.dim()
+        shape[self.channel_dim] = -1
+        return out - self.bias.view(shape)
+
     def z(self, x: Tensor) -> Tensor:
         """The layer's pre-activation, bias included."""
         return self.add_bias(self(x))
@@ -183,14 +191,21 @@ class AlphaBeta(Rule):
                              f"got alpha={alpha}, beta={beta}")
         self.alpha, self.beta, self.stabilizer = alpha, beta, stabilizer
 
-    def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
+    uses_output = True
+
+    def __call__(self, op: LinearOp, x: Tensor, R: Tensor, out: Tensor | None = None
+                 ) -> Tensor:
         a, b, eps = self.alpha, self.beta, self.stabilizer
         wp, wn = op.pos, op.neg
         if not bool((x < 0).any()):  # inputs after a ReLU: only x+ terms
             if not b:
                 s = R / stabilize(op(x, wp), eps)
                 return a * x * op.transpose(s, x, wp)
-            zp, zn = op.forward_many(x, [wp, wn], "pos,neg")
+            if out is not None:  # z- = (x w) - z+, with x w from the forward pass
+                zp = op(x, wp)
+                zn = op.without_bias(out) - zp
+            else:
+                zp, zn = op.forward_many(x, [wp, wn], "pos,neg")
             sp, sn = R / stabilize(zp, eps), R / stabilize(zn, eps)
             key = ("ab", a, b)
             return x * op.transpose_sum([sp, sn], x, [a * wp, -b * wn], key)
