@@ -103,6 +103,9 @@ class ConvStack(nn.Module):
     ``(B, out_features)``.
     """
 
+    #: whether each conv also sees its own previous output (the Conv+ "literal connections")
+    literal = False
+
     def __init__(self, step_shape: tuple[int, ...], bias: str = "softplus",
                  filters: tuple[int, int] = (24, 32), kernels: tuple[int, int] = (5, 3)):
         super().__init__()
@@ -110,10 +113,11 @@ class ConvStack(nn.Module):
             raise ValueError(f"conv stacks need (C, H, W) steps, got {step_shape}")
         self.step_shape = tuple(step_shape)
         self.filters = tuple(filters)
-        self.conv1 = ThesisConv2d(step_shape[0], filters[0], kernels[0], bias)
+        fed_back = filters if self.literal else (0, 0)
+        self.conv1 = ThesisConv2d(step_shape[0] + fed_back[0], filters[0], kernels[0], bias)
         self.act1 = nn.ReLU()
         self.pool1 = ThesisAvgPool()
-        self.conv2 = ThesisConv2d(filters[0], filters[1], kernels[1], bias)
+        self.conv2 = ThesisConv2d(filters[0] + fed_back[1], filters[1], kernels[1], bias)
         self.act2 = nn.ReLU()
         self.pool2 = ThesisAvgPool()
         self.out_features = _stack_out(self.step_shape, filters[1])
@@ -130,7 +134,7 @@ class ConvStack(nn.Module):
         return feats.reshape(n, n_steps, self.out_features)
 
 
-class LiteralConvStack(nn.Module):
+class LiteralConvStack(ConvStack):
     """The Conv+ models' recurrent conv stack ("literal connections"), per step t::
 
         m1_t = ReLU(conv1([x_t | m1_{t-1}]))        (C + F1 -> F1 channels, H x W)
@@ -142,21 +146,7 @@ class LiteralConvStack(nn.Module):
     ``(N, T, out_features)``.
     """
 
-    def __init__(self, step_shape: tuple[int, ...], bias: str = "softplus",
-                 filters: tuple[int, int] = (24, 32), kernels: tuple[int, int] = (5, 3)):
-        super().__init__()
-        if len(step_shape) != 3:
-            raise ValueError(f"conv stacks need (C, H, W) steps, got {step_shape}")
-        self.step_shape = tuple(step_shape)
-        self.filters = tuple(filters)
-        c = step_shape[0]
-        self.conv1 = ThesisConv2d(c + filters[0], filters[0], kernels[0], bias)
-        self.act1 = nn.ReLU()
-        self.pool1 = ThesisAvgPool()
-        self.conv2 = ThesisConv2d(filters[0] + filters[1], filters[1], kernels[1], bias)
-        self.act2 = nn.ReLU()
-        self.pool2 = ThesisAvgPool()
-        self.out_features = _stack_out(self.step_shape, filters[1])
+    literal = True
 
     def forward_sequence(self, x: Tensor) -> Tensor:
         n, n_steps, _ = x.shape
