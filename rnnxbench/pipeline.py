@@ -28,7 +28,7 @@ from rnnxbench.engine.folds import fold_indices
 from rnnxbench.engine.jobs import run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
-from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS, describe
+from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS
 from rnnxbench.relevance.engine import UnsupportedModel, cudnn_disabled
 from rnnxbench.tasks.base import DataUnavailable, TaskData
 
@@ -406,8 +406,3 @@ def _ordered(scores: pd.DataFrame, cfg: RunConfig) -> pd.DataFrame:
 def _python_command(suite: Any, profile: Any) -> str:
     return f"rnnxbench.run({str(suite)!r}, profile={profile!r})"
 
-
-def component_descriptions(kind: str) -> dict[str, str]:
-    from rnnxbench.registry import REGISTRIES
-
-    return {n: describe(o) for n, o in REGISTRIES[kind].items()}
