@@ -56,6 +56,12 @@ def create_majority_data(x: np.ndarray, y: np.ndarray, seed: int, *,
     return composite, perm != 2
 
 
+def pixel_scale(max_value: int) -> np.ndarray:
+    """Lookup table ``v -> 2 v / max - 1`` (float32): pixels to [-1, 1] without a float64
+    copy of the images (``table[images]``)."""
+    return (2.0 * np.arange(max_value + 1) / max_value - 1.0).astype(np.float32)
+
+
 def valid_n_steps(width: int) -> list[int]:
     """The step counts that cut a ``3 * width`` wide composite into whole, block-aligned slices."""
     total = N_BLOCKS * width
@@ -156,8 +162,7 @@ class MajorityTask(Task):
             ys.append(y)
             marks.append(mark)
         t = self.n_steps
-        # uint8 -> [-1, 1] through a lookup table: exact 2*v/max - 1, no float64 copy
-        scale = (2.0 * np.arange(images.max_value + 1) / images.max_value - 1.0).astype(np.float32)
+        scale = pixel_scale(images.max_value)
         w = N_BLOCKS * width // t
         spec = InputSpec(n_steps=t, step_dim=height * w, step_shape=(1, height, w),
                          n_classes=N_CLASSES, bounds=(-1.0, 1.0))

@@ -8,7 +8,7 @@ import numpy as np
 
 from rnnxbench.registry import TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
-from rnnxbench.tasks.maj import stratified_subset, to_sequence
+from rnnxbench.tasks.maj import pixel_scale, stratified_subset, to_sequence
 from rnnxbench.tasks.sources import Images, load_source
 
 
@@ -49,7 +49,7 @@ class SequenceTask(Task):
         if max_images > 0:
             keep = stratified_subset(y, max_images, seed)
             x, y = x[keep], y[keep]
-        scale = (2.0 * np.arange(images.max_value + 1) / images.max_value - 1.0).astype(np.float32)
+        scale = pixel_scale(images.max_value)
         w = width // self.n_steps
         spec = InputSpec(n_steps=self.n_steps, step_dim=height * w, step_shape=(1, height, w),
                          n_classes=int(y.max()) + 1, bounds=(-1.0, 1.0))
