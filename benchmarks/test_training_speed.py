@@ -10,12 +10,14 @@ from __future__ import annotations
 import pytest
 
 from rnnxbench.engine.train import train_model
+from rnnxbench.registry import ARCHITECTURES as REGISTRY
 
-ARCHITECTURES = ("shallow", "deep")
+#: every registered architecture (plugins included)
+ARCHITECTURES = tuple(REGISTRY.names())
 BATCH_SIZE = 50
 LEARNING_RATE = 1e-3
 WARMUP_ROUNDS = 1
-ROUNDS = 6
+ROUNDS = 3
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
