@@ -1,5 +1,15 @@
 import pytest
 
+from rnnxbench.engine.jobs import single_thread
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The test models are tiny: extra intra-op threads only add contention (and much time
+    on a loaded machine). The harness runs every job this way too."""
+    with single_thread():
+        yield
+
 
 @pytest.fixture
 def run_dirs(tmp_path):

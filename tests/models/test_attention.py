@@ -21,13 +21,6 @@ from rnnxbench.tasks.base import InputSpec
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _spec(n_steps: int = 5) -> InputSpec:
     return InputSpec(n_steps=n_steps, step_dim=3, step_shape=(3,), n_classes=4)

@@ -48,15 +48,6 @@ VARIANTS = [(name, {}) for name in ALL] + [
     (name, {"nonlinearity": "relu"}) for name in ELMAN]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: intra-op threads only add contention (and much time on a
-    loaded machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _spec(n_steps: int = 5, step_dim: int = 3, n_classes: int = 4) -> InputSpec:
     return InputSpec(n_steps=n_steps, step_dim=step_dim, step_shape=(step_dim,),

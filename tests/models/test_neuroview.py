@@ -22,13 +22,6 @@ MODELS = {"nv_rnn": NVRNN, "nv_gru": NVGRU, "nv_lstm": NVLSTM}
 SHAPES = [(False, 1), (True, 1), (False, 2), (True, 3)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _spec(n_steps: int = 5) -> InputSpec:
     return InputSpec(n_steps=n_steps, step_dim=3, step_shape=(3,), n_classes=4)

@@ -289,26 +289,21 @@ def test_deep_v2_trace():
 @pytest.mark.parametrize("name", NAMES)
 def test_training_reduces_loss(name):
     """Class = which of the 3 image columns has the largest sum over all steps."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(1)
-        x = torch.randn(256, 4, 12)
-        y = x.reshape(256, 4, 4, 3).sum(dim=(1, 2)).argmax(dim=1)
-        model = small(name)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-        with torch.no_grad():
-            before = thesis_loss(model.eval()(x), y).item()
-        model.train()
-        for step in range(200):
-            idx = torch.arange(step * 32, step * 32 + 32) % 256
-            opt.zero_grad()
-            thesis_loss(model(x[idx]), y[idx]).backward()
-            opt.step()
-        with torch.no_grad():
-            after = thesis_loss(model.eval()(x), y).item()
-    finally:
-        torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    x = torch.randn(256, 4, 12)
+    y = x.reshape(256, 4, 4, 3).sum(dim=(1, 2)).argmax(dim=1)
+    model = small(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with torch.no_grad():
+        before = thesis_loss(model.eval()(x), y).item()
+    model.train()
+    for step in range(200):
+        idx = torch.arange(step * 32, step * 32 + 32) % 256
+        opt.zero_grad()
+        thesis_loss(model(x[idx]), y[idx]).backward()
+        opt.step()
+    with torch.no_grad():
+        after = thesis_loss(model.eval()(x), y).item()
     assert after < 0.7 * before
 
 
