@@ -208,7 +208,8 @@ class AlphaBeta(Rule):
                 zp, zn = op.forward_many(x, [wp, wn], "pos,neg")
             sp, sn = R / stabilize(zp, eps), R / stabilize(zn, eps)
             key = ("ab", a, b)
-            return x * op.transpose_sum([sp, sn], x, [a * wp, -b * wn], key)
+            weights = op.derived(("ab-weights", a, b), lambda: torch.stack([a * wp, -b * wn]))
+            return x * op.transpose_sum([sp, sn], x, list(weights.unbind(0)), key)
         xp, xn = x.clamp(min=0), x.clamp(max=0)
 
         def part(w_a: Tensor, w_b: Tensor) -> Tensor:
