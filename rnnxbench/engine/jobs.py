@@ -36,22 +36,30 @@ def _call(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence[Any]], *, workers: int,
-             desc: str, progress: bool = True) -> list[Any]:
-    """``[fn(*args) for args in jobs]`` on ``workers`` processes, results in job order."""
+             desc: str, progress: bool = True,
+             costs: Sequence[float] | None = None) -> list[Any]:
+    """``[fn(*args) for args in jobs]`` on ``workers`` processes, results in job order.
+
+    ``costs`` (estimated work per job) sets the dispatch order, most expensive first, so
+    no worker is left with one long job at the end; results keep the order of ``jobs``.
+    """
     jobs = list(jobs)
     if not jobs:
         return []
     workers = n_workers(workers, len(jobs))
+    order = list(range(len(jobs)))
+    if costs is not None:
+        order.sort(key=lambda i: -costs[i])
     bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, leave=True)
     results: list[Any] = [None] * len(jobs)
     try:
         if workers == 1:
-            for i, args in enumerate(jobs):
-                results[i] = _call(fn, args)
+            for i in order:
+                results[i] = _call(fn, jobs[i])
                 bar.update()
         else:
             parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-            tagged = parallel(delayed(_indexed)(i, fn, args) for i, args in enumerate(jobs))
+            tagged = parallel(delayed(_indexed)(i, fn, jobs[i]) for i in order)
             for i, result in tagged:
                 results[i] = result
                 bar.update()
@@ -62,3 +70,17 @@ def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence[Any]], *, workers: 
 
 def _indexed(i: int, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[int, Any]:
     return i, _call(fn, args)
+
+
+def forward_flops(model: torch.nn.Module, example: torch.Tensor) -> int:
+    """FLOPs of one eval-mode forward pass of ``model`` on ``example`` (torch's counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(example)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())

@@ -1,7 +1,17 @@
 """Explainers; importing this package registers the built-in ones."""
 
 from rnnxbench.explainers.base import Explainer
+from rnnxbench.explainers.captum import (
+    DeepLift,
+    GradientShap,
+    InputXGradient,
+    IntegratedGradients,
+    SmoothGrad,
+)
+from rnnxbench.explainers.control import RandomRelevance, UniformRelevance
 from rnnxbench.explainers.gradient import GuidedBackprop, SensitivityAnalysis
+from rnnxbench.explainers.intrinsic import Attention, NVWeights
+from rnnxbench.explainers.perturbation import Erasure, Occlusion
 from rnnxbench.explainers.propagation import (
     LRP,
     DeepTaylor,
@@ -9,5 +19,7 @@ from rnnxbench.explainers.propagation import (
     RelevancePropagation,
 )
 
-__all__ = ["LRP", "DeepTaylor", "Explainer", "GuidedBackprop", "LRPEpsilon",
-           "RelevancePropagation", "SensitivityAnalysis"]
+__all__ = ["LRP", "Attention", "DeepLift", "DeepTaylor", "Erasure", "Explainer",
+           "GradientShap", "GuidedBackprop", "InputXGradient", "IntegratedGradients",
+           "LRPEpsilon", "NVWeights", "Occlusion", "RandomRelevance", "RelevancePropagation",
+           "SensitivityAnalysis", "SmoothGrad", "UniformRelevance"]

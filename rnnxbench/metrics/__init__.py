@@ -4,23 +4,47 @@ from rnnxbench.metrics.aggregate import (
     block_membership,
     block_relevance,
     block_shares,
+    ground_truth_steps,
+    ground_truth_values,
     shares,
     step_relevance,
+    value_relevance,
 )
 from rnnxbench.metrics.base import Metric
 from rnnxbench.metrics.distribution import LastStepShare, StepShare
-from rnnxbench.metrics.localisation import CosineSimilarity, RelevanceMass, cosine_to_mark
+from rnnxbench.metrics.faithfulness import Deletion, DeletionCurves, deletion_curves
+from rnnxbench.metrics.localisation import (
+    AUPRC,
+    CosineSimilarity,
+    PointingGame,
+    RelevanceMass,
+    RelevanceRank,
+    cosine_to_mark,
+)
+from rnnxbench.metrics.sanity import Randomization, parameter_stages, rank_similarity
 
 __all__ = [
+    "AUPRC",
     "CosineSimilarity",
+    "Deletion",
+    "DeletionCurves",
     "LastStepShare",
     "StepShare",
     "Metric",
+    "PointingGame",
+    "Randomization",
     "RelevanceMass",
+    "RelevanceRank",
     "block_membership",
     "block_relevance",
     "block_shares",
     "cosine_to_mark",
+    "deletion_curves",
+    "ground_truth_steps",
+    "ground_truth_values",
+    "parameter_stages",
+    "rank_similarity",
     "shares",
     "step_relevance",
+    "value_relevance",
 ]

@@ -19,6 +19,11 @@ def _as_steps(relevance: np.ndarray, positive: bool) -> np.ndarray:
     return r.reshape(r.shape[0], r.shape[1], -1)
 
 
+def value_relevance(relevance: np.ndarray, positive: bool = False) -> np.ndarray:
+    """``(N, T, V)``: the input values of each step, flattened (``V`` = values per step)."""
+    return _as_steps(relevance, positive)
+
+
 def step_relevance(relevance: np.ndarray, positive: bool = False) -> np.ndarray:
     """``(N, T)``: the sum of each step's values (``(N, T)`` input is taken as-is)."""
     return _as_steps(relevance, positive).sum(axis=-1)
@@ -44,6 +49,25 @@ def block_relevance(relevance: np.ndarray, step_block: np.ndarray, positive: boo
     if member.shape[0] != steps.shape[1]:
         raise ValueError(f"step_block has {member.shape[0]} steps, relevance {steps.shape[1]}")
     return steps @ member
+
+
+def ground_truth_steps(ground_truth: np.ndarray, step_block: np.ndarray) -> np.ndarray:
+    """``(N, T)`` bool: the steps that lie in a ground-truth block of each sample.
+
+    ``ground_truth`` is ``(N, B)`` (as in ``TaskData.ground_truth``); steps with a negative
+    block index lie in no block and are never ground truth.
+    """
+    gt = np.asarray(ground_truth, dtype=bool)
+    member = block_membership(step_block, gt.shape[1])  # (T, B)
+    return (gt.astype(np.float64) @ member.T) > 0
+
+
+def ground_truth_values(ground_truth: np.ndarray, step_block: np.ndarray,
+                        n_values: int) -> np.ndarray:
+    """``(N, T, V)`` bool: :func:`ground_truth_steps` expanded to each step's ``V`` values
+    (the input-value mask, aligned with :func:`value_relevance`)."""
+    steps = ground_truth_steps(ground_truth, step_block)
+    return np.broadcast_to(steps[:, :, None], (*steps.shape, int(n_values)))
 
 
 def shares(values: np.ndarray, eps: float = 1e-20) -> np.ndarray:

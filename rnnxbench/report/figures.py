@@ -82,3 +82,81 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
             fig.legend(handles, [str(a) for a in archs], title="architecture",
                        loc="outside right upper")
     return fig
+
+
+def plot_folds(scores: pd.DataFrame, path: str | Path, metric: str = "cosine") -> Path:
+    """Plot one metric's per-fold values (see :func:`folds_figure`) to a PNG at ``path``.
+
+    The parent folder is created; returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    folds_figure(scores, metric).savefig(path, dpi=120)
+    return path
+
+
+def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
+    """Every fold's value for one metric, with the leaderboard's mean and 95% t-interval.
+
+    One panel per task; x = explainer, hue = architecture (dodged as seaborn's stripplot
+    dodges), a small jittered point per fold (status ``ok``, finite value) and, at each
+    group's centre, a diamond at the mean with a bar for the 95% t-interval of
+    :func:`leaderboard` (no bar for a single fold). Plain Figure, as :func:`leaderboard_figure`.
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    sub = scores[scores["metric"] == metric]
+    value = pd.to_numeric(sub["value"], errors="coerce")
+    folds = sub.assign(value=value)[(sub["status"] == "ok") & np.isfinite(value)]
+    board = leaderboard(folds)
+    tasks = list(pd.unique(sub["task"])) or ["(no data)"]
+    explainers = list(pd.unique(folds["explainer"]))
+    archs = list(pd.unique(folds["architecture"]))
+    colors = dict(zip(archs, sns.color_palette("tab10", max(len(archs), 1)), strict=False))
+    width = 0.8 / max(len(archs), 1)  # seaborn's dodge: hue levels share a width of 0.8
+    offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
+
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
+                     layout="constrained")
+        axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
+        for ax, task in zip(axes, tasks, strict=True):
+            points = folds[folds["task"] == task]
+            if points.empty:
+                ax.text(0.5, 0.5, "no successful folds", ha="center", va="center",
+                        transform=ax.transAxes)
+            else:
+                sns.stripplot(data=points, x="explainer", y="value", hue="architecture",
+                              order=explainers, hue_order=archs, palette=colors, dodge=True,
+                              jitter=0.25 * width, size=3.5, alpha=0.55, legend=False, ax=ax)
+            rows = board[board["task"] == task]
+            for arch in archs:
+                cell = rows[rows["architecture"] == arch]
+                if cell.empty:
+                    continue
+                x = np.array([explainers.index(e) for e in cell["explainer"]]) + offsets[arch]
+                mean = cell["mean"].to_numpy(dtype=np.float64)
+                low = cell["ci95_low"].to_numpy(dtype=np.float64)
+                high = cell["ci95_high"].to_numpy(dtype=np.float64)
+                has_ci = np.isfinite(low) & np.isfinite(high)
+                if has_ci.any():
+                    ax.errorbar(x[has_ci], mean[has_ci],
+                                yerr=np.vstack([mean - low, high - mean])[:, has_ci],
+                                fmt="none", ecolor=colors[arch], elinewidth=1.5, capsize=3)
+                ax.plot(x, mean, "D", color=colors[arch], markersize=5,
+                        markeredgecolor="black", markeredgewidth=0.6)
+            ax.set_title(str(task))
+            ax.set_xticks(range(len(explainers)), [str(e) for e in explainers],
+                          rotation=30 if len(explainers) > 4 else 0)
+            ax.set_xlim(-0.6, max(len(explainers), 1) - 0.4)
+            ax.set_xlabel("explainer")
+            ax.set_ylabel("")
+        axes[0].set_ylabel(f"{metric} (folds; mean, 95% CI)")
+        if archs:
+            handles = [Line2D([], [], marker="D", linestyle="none", color=colors[a])
+                       for a in archs]
+            fig.legend(handles, [str(a) for a in archs], title="architecture",
+                       loc="outside right upper")
+    return fig

@@ -10,9 +10,11 @@ KEYS = ["task", "architecture", "explainer", "metric"]
 
 LEADERBOARD_COLUMNS = [
     *KEYS, "mean", "std", "ci95_low", "ci95_high", "n_folds", "n_failed", "n_unsupported",
-    "accuracy_mean", "gate_passed_all", "status",
+    "accuracy_mean", "gate_passed_all", "status", "rank",
 ]
 FAILURE_COLUMNS = [*KEYS, "status", "error", "n_folds"]
+#: the groups within which explainers are ranked
+RANK_GROUP = ["task", "architecture", "metric"]
 
 
 def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
@@ -46,6 +48,50 @@ def _truthy(value: object) -> bool:
     return bool(value)
 
 
+def direction(value: object) -> bool | None:
+    """A ``higher_is_better`` cell as True, False or None (descriptive, or unknown).
+
+    Accepts bools and their CSV spellings (``"True"``/``"False"``); None, NaN and ``""``
+    give None.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"true", "1", "yes"}:
+            return True
+        return False if text in {"false", "0", "no"} else None
+    if value is None or pd.isna(value):
+        return None
+    return bool(value)
+
+
+def metric_directions(scores: pd.DataFrame) -> dict[str, bool | None]:
+    """Each metric's direction: the first non-missing ``higher_is_better`` of its rows.
+
+    Without that column every metric counts as higher-is-better (the default of
+    :class:`rnnxbench.metrics.base.Metric`); a metric whose rows all lack it (descriptive
+    metrics, or only failed models) gets None.
+    """
+    metrics = pd.unique(scores["metric"])
+    if "higher_is_better" not in scores:
+        return dict.fromkeys(metrics, True)
+    known = scores["higher_is_better"].map(direction).dropna()
+    first = known.groupby(scores.loc[known.index, "metric"], sort=False).first()
+    return {m: (bool(first[m]) if m in first.index else None) for m in metrics}
+
+
+def rank_explainers(board: pd.DataFrame, directions: dict[str, bool | None]) -> pd.Series:
+    """Rank of each leaderboard row's explainer within its task x architecture x metric.
+
+    Rank 1 is the best ``mean`` in the metric's direction (``directions``, see
+    :func:`metric_directions`); ties get the average rank; a NaN mean, or a metric without
+    a direction (descriptive), gets NaN.
+    """
+    sign = board["metric"].map(lambda m: {True: -1.0, False: 1.0}.get(directions.get(m), np.nan))
+    key = pd.to_numeric(board["mean"], errors="coerce") * sign.astype(np.float64)
+    groups = [board[k] for k in RANK_GROUP]
+    return key.groupby(groups, sort=False, dropna=False).rank(method="average").rename("rank")
+
+
 def _group_status(status: pd.Series) -> str:
     seen = set(status)
     if "ok" in seen:
@@ -74,7 +120,8 @@ def _summarise(group: pd.DataFrame) -> dict:
         "status": _group_status(group["status"]),
     }
     if "higher_is_better" in group:
-        row["higher_is_better"] = group["higher_is_better"].iloc[0]
+        known = group["higher_is_better"].dropna()  # rows of failed models may lack it
+        row["higher_is_better"] = known.iloc[0] if len(known) else None
     return row
 
 
@@ -88,7 +135,9 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     every fold passed the accuracy gate. ``status`` is ``ok`` if any fold is ok, else
     ``failed`` (if any failed) or ``unsupported``. Rows follow the first appearance of each
     task, architecture, explainer and metric in ``scores``. A ``higher_is_better`` column in
-    ``scores`` is passed through.
+    ``scores`` is passed through. ``rank`` ranks the explainers by ``mean`` within each task x
+    architecture x metric (see :func:`rank_explainers`; 1 = best, ties averaged, NaN for
+    descriptive metrics).
     """
     columns = LEADERBOARD_COLUMNS + (["higher_is_better"] if "higher_is_better" in scores else [])
     if scores.empty:
@@ -97,6 +146,7 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     for key, group in scores.groupby(KEYS, sort=False, dropna=False):
         rows.append({**dict(zip(KEYS, key, strict=True)), **_summarise(group)})
     board = pd.DataFrame(rows, columns=columns)
+    board["rank"] = rank_explainers(board, metric_directions(scores))
     return _ordered(board, KEYS, scores)
 
 

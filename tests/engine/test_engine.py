@@ -7,7 +7,7 @@ import torch
 from rnnxbench.engine.cache import Cache
 from rnnxbench.engine.device import resolve_devices
 from rnnxbench.engine.folds import fold_indices
-from rnnxbench.engine.jobs import n_workers, run_jobs
+from rnnxbench.engine.jobs import forward_flops, n_workers, run_jobs
 
 
 def test_folds_are_stratified_partitions_and_reproducible():
@@ -59,3 +59,24 @@ def test_devices():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_devices("cuda:0")
+
+
+def test_run_jobs_dispatches_expensive_jobs_first():
+    calls = []
+
+    def work(i):
+        calls.append(i)
+        return i * 10
+
+    out = run_jobs(work, [(i,) for i in range(4)], workers=1, desc="t", progress=False,
+                   costs=[1.0, 5.0, 0.5, 3.0])
+    assert out == [0, 10, 20, 30] and calls == [1, 3, 0, 2]
+    assert run_jobs(operator.mul, [(i, 2) for i in range(4)], workers=2, desc="t",
+                    progress=False, costs=[4, 3, 2, 1]) == [0, 2, 4, 6]
+
+
+def test_forward_flops_counts_matmuls_and_restores_mode():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 4, bias=False))
+    model.train()
+    assert forward_flops(model, torch.zeros(1, 2, 3)) == 2 * 6 * 4
+    assert model.training

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from rnnxbench.models.dropout import (
+    Dropout,
     StationaryDropout,
     check_dropout,
     make_dropout,
@@ -70,7 +71,8 @@ def test_batch_size_change_draws_a_new_mask():
 
 
 def test_make_dropout_and_reset_stationary():
-    assert type(make_dropout(0.3)) is nn.Dropout
+    ordinary = make_dropout(0.3)
+    assert type(ordinary) is Dropout and isinstance(ordinary, nn.Dropout)
     sd = make_dropout(0.3, "stationary")
     assert isinstance(sd, StationaryDropout) and isinstance(sd, nn.Dropout) and sd.p == 0.3
     net = nn.Sequential(nn.Linear(3, 3), sd).train()
@@ -82,3 +84,14 @@ def test_make_dropout_and_reset_stationary():
         make_dropout(0.2, "variational")
     with pytest.raises(ValueError):
         check_dropout(1.0)
+
+
+def test_ordinary_dropout_draws_a_fresh_inverted_mask_per_call():
+    torch.manual_seed(0)
+    drop = Dropout(0.25).train()
+    x = torch.ones(400, 50)
+    a, b = drop(x), drop(x)
+    assert torch.equal(a.unique(), torch.tensor([0.0, 1 / 0.75]))
+    assert not torch.equal(a, b)
+    assert abs(float((a == 0).float().mean()) - 0.25) < 0.02  # 20,000 draws
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from rnnxbench.report.figures import leaderboard_figure, plot_leaderboard
+from rnnxbench.report.figures import folds_figure, leaderboard_figure, plot_folds, plot_leaderboard
 from rnnxbench.report.tables import leaderboard
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -81,3 +82,55 @@ def test_order_follows_scores_even_when_first_group_failed():
         assert [t.get_text() for t in ax.get_xticklabels()] == ["sa", "lrp"]
     legend = fig.legends[0]
     assert [t.get_text() for t in legend.get_texts()] == ["shallow", "deep"]
+
+
+def _fold_points(ax) -> np.ndarray:
+    """(x, y) of every fold point seaborn's stripplot drew on ``ax``."""
+    from matplotlib.collections import PathCollection
+
+    offsets = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    return np.concatenate([o for o in offsets if len(o)]) if offsets else np.empty((0, 2))
+
+
+def test_folds_figure_shows_every_fold_and_the_leaderboard_interval(tmp_path):
+    from matplotlib.collections import LineCollection
+
+    scores = grid_scores(n_folds=4)
+    failed = (scores["task"] == "maj") & (scores["architecture"] == "deep") & (
+        scores["explainer"] == "lrp") & (scores["fold"] == 0)
+    scores.loc[failed, ["status", "value"]] = ["failed", 99.0]
+    board = leaderboard(scores[scores["metric"] == "cosine"])
+    fig = folds_figure(scores, "cosine")
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["maj", "fmaj"]
+    for ax, task in zip(axes, ["maj", "fmaj"], strict=True):
+        ok = scores[(scores["task"] == task) & (scores["metric"] == "cosine")
+                    & (scores["status"] == "ok")]
+        points = _fold_points(ax)
+        np.testing.assert_allclose(np.sort(points[:, 1]), np.sort(ok["value"]))
+        rows = board[board["task"] == task]
+        means = [line for line in ax.get_lines() if line.get_marker() == "D"]
+        np.testing.assert_allclose(np.sort(np.concatenate([m.get_ydata() for m in means])),
+                                   np.sort(rows["mean"]))
+        segments = [seg for c in ax.collections if isinstance(c, LineCollection)
+                    for seg in c.get_segments()]
+        bars = sorted((min(s[:, 1]), max(s[:, 1])) for s in segments)
+        np.testing.assert_allclose(bars, sorted(zip(rows["ci95_low"], rows["ci95_high"],
+                                                    strict=True)))
+        # each mean sits in the middle of its own architecture's dodged strip of folds
+        for line in means:
+            for x, y in zip(line.get_xdata(), line.get_ydata(), strict=True):
+                near = points[np.abs(points[:, 0] - x) < 0.15]
+                assert len(near) in (3, 4) and np.mean(near[:, 1]) == pytest.approx(y)
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["sa", "lrp"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["shallow", "deep"]
+    path = plot_folds(scores, tmp_path / "cosine_folds.png", "cosine")
+    assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_folds_figure_without_ok_folds_still_writes(tmp_path):
+    scores = grid_scores(n_folds=1)
+    scores["status"] = "failed"
+    fig = folds_figure(scores, "cosine")
+    assert all(len(_fold_points(ax)) == 0 for ax in fig.axes)
+    assert plot_folds(scores, tmp_path / "x.png", "absent").stat().st_size > 0
