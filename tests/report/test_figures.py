@@ -134,3 +134,18 @@ def test_folds_figure_without_ok_folds_still_writes(tmp_path):
     fig = folds_figure(scores, "cosine")
     assert all(len(_fold_points(ax)) == 0 for ax in fig.axes)
     assert plot_folds(scores, tmp_path / "x.png", "absent").stat().st_size > 0
+
+
+def test_step_profile_figure_has_a_panel_per_explainer_and_a_uniform_line():
+    from rnnxbench.report.figures import step_profile_figure
+
+    rows = [{"task": "maj", "architecture": a, "explainer": e, "fold": f, "step": t,
+             "share": share}
+            for a in ("shallow", "deep") for e in ("sa", "lrp", "dtd", "gb", "uniform")
+            for f in (0, 1) for t, share in enumerate([0.1, 0.2, 0.7])]
+    fig = step_profile_figure(pd.DataFrame(rows), "maj")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["sa", "lrp", "dtd", "gb", "uniform"]
+    line = visible[0].get_lines()
+    assert np.allclose(line[0].get_ydata(), [0.1, 0.2, 0.7])  # shallow's mean over folds
+    assert np.allclose(line[-1].get_ydata(), 1 / 3)  # the uniform share
