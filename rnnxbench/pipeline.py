@@ -13,6 +13,7 @@ import inspect
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,13 @@ def _build_model(data: TaskData, arch: Component) -> torch.nn.Module:
 def _training(cfg: RunConfig, arch: Component) -> dict[str, Any]:
     """The training settings of one architecture (profile defaults + its overrides)."""
     return cfg.profile.training_for(arch.id, arch.name)
+
+
+def _initial_model(data: TaskData, arch: Component, seed: int) -> torch.nn.Module:
+    """A freshly initialised (untrained) model of ``arch``, seeded, global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _build_model(data, arch).eval()
 
 
 def _training_costs(jobs: list[ModelJob], data: dict[str, TaskData],
@@ -186,12 +194,16 @@ def step_profile(relevance: np.ndarray) -> list[float]:
 
 def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, Any],
                    data: TaskData, batch: int, device: str,
-                   attribute_options: dict[str, Any]) -> dict[str, Any]:
+                   attribute_options: dict[str, Any],
+                   initial_model: Callable[[int], torch.nn.Module] | None = None
+                   ) -> dict[str, Any]:
     """What a metric may use besides the relevance (all keyword arguments of its call).
 
-    ``model`` (eval mode, on ``device``), ``device``, ``batch_size`` and ``explain``:
+    ``model`` (eval mode, on ``device``), ``device``, ``batch_size``, ``explain``:
     ``explain(other_model)`` re-runs the same explainer (class and options) on ``data`` for
-    another model of the same architecture and returns its relevance (randomisation checks).
+    another model of the same architecture and returns its relevance (randomisation checks),
+    and ``initial_model(seed)``: a freshly initialised, untrained model of the architecture
+    (None when unknown).
     """
     def explain(other: torch.nn.Module) -> np.ndarray:
         other.to(device).eval()
@@ -202,7 +214,8 @@ def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, 
         finally:
             other.zero_grad(set_to_none=True)
 
-    return {"model": model, "device": device, "batch_size": batch, "explain": explain}
+    return {"model": model, "device": device, "batch_size": batch, "explain": explain,
+            "initial_model": initial_model}
 
 
 def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
@@ -267,7 +280,8 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
         seconds = time.perf_counter() - start
         profile = step_profile(rel)
         context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
-                                 exp.options.get("attribute", {}))
+                                 exp.options.get("attribute", {}),
+                                 functools.partial(_initial_model, data, job.architecture))
         for met in todo:
             metric = METRICS.get(met.name)(**met.options)
             reason = metric.not_applicable(test)
@@ -436,10 +450,11 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                            "correction": "holm", "family": FAMILY_DESCRIPTION}}
     out_dir = None
     if results_dir is not None:
+        t3 = time.perf_counter()
         _write_statistics(scores, tests, ranks, Path(results_dir) / cfg.suite, info)
         _write_step_profiles(profiles, Path(results_dir) / cfg.suite, info)
         out_dir = write_results(scores[SCORE_COLUMNS], board, cfg, info,
-                                Path(results_dir) / cfg.suite)
+                                Path(results_dir) / cfg.suite, clock=(t0, t3))
     return RunResult(scores, board, out_dir, skipped, failures, info, tests, ranks,
                      cfg.baseline, profiles)
 

@@ -82,22 +82,37 @@ def reinitialise_(module: nn.Module, seed: int) -> None:
             p.copy_(torch.randn(p.shape, dtype=torch.float64) * std)
 
 
-def cascading_randomisation(model: nn.Module, seed: int = 0
+def cascading_randomisation(model: nn.Module, seed: int = 0,
+                            initial: nn.Module | None = None
                             ) -> Iterator[tuple[str, nn.Module, list[str]]]:
     """Yield ``(stage, randomised, modules)`` for each of :data:`STAGES` in order.
 
     ``randomised`` is one deep copy of ``model`` (``model`` itself is untouched), re-drawn on
     the CPU, cumulatively: after ``"recurrent"`` both head and recurrent modules are random.
-    ``modules`` are the ones re-drawn at this stage. Every module's draw is seeded by
-    ``seed`` and its name, so it does not depend on which stages are looked at.
+    ``modules`` are the ones re-drawn at this stage. With ``initial`` (a freshly initialised
+    model of the same architecture) each module takes that model's parameters, i.e. the
+    architecture's own initialisation; otherwise :func:`reinitialise_` re-draws it, seeded
+    by ``seed`` and its name, so it does not depend on which stages are looked at.
     """
     randomised = copy.deepcopy(model).cpu()
     named = dict(randomised.named_modules())
+    fresh = dict(initial.named_modules()) if initial is not None else {}
     for stage, names in parameter_stages(randomised).items():
         randomised.cpu()  # the consumer may have moved it (explain runs on its device)
         for name in names:
-            reinitialise_(named[name], _unit_seed(seed, name))
+            if name in fresh:
+                _copy_own_parameters(named[name], fresh[name])
+            else:
+                reinitialise_(named[name], _unit_seed(seed, name))
         yield stage, randomised, names
+
+
+def _copy_own_parameters(target: nn.Module, source: nn.Module) -> None:
+    with torch.no_grad():
+        mine = dict(target.named_parameters(recurse=False))
+        for key, value in source.named_parameters(recurse=False):
+            if key in mine and mine[key].shape == value.shape:
+                mine[key].copy_(value.detach().to(mine[key].device, mine[key].dtype))
 
 
 def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.ndarray:
@@ -106,7 +121,9 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.n
     Ranks with ties averaged (as ``scipy.stats.spearmanr``). ``absolute`` compares ``|a|``
     with ``|b|`` (Adebayo et al.). A constant sample has no ranking: the similarity is 1 when
     both are constant (identical all-tied rankings, e.g. a uniform explanation) and 0 when
-    only one is.
+    only one is: the explanation changed from a ranking to none (e.g. LRP/DTD of a freshly
+    initialised thesis model, whose negative logits give no positive relevance to start
+    from), which is what the check asks.
     """
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
@@ -126,7 +143,8 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.n
 
 def randomisation_similarities(model: nn.Module, explain: Callable[[nn.Module], np.ndarray],
                                relevance: np.ndarray, stages: Sequence[str] = STAGES,
-                               seed: int = 0, absolute: bool = True) -> dict[str, np.ndarray]:
+                               seed: int = 0, absolute: bool = True,
+                               initial: nn.Module | None = None) -> dict[str, np.ndarray]:
     """``{stage: (N,) rank similarity}`` of ``relevance`` and the explanation of the model
     randomised up to each requested stage (the cascade stops after the last one).
 
@@ -138,7 +156,8 @@ def randomisation_similarities(model: nn.Module, explain: Callable[[nn.Module], 
     last = max(STAGES.index(s) for s in stages)
     result: dict[str, np.ndarray] = {}
     previous: np.ndarray | None = None
-    for i, (stage, randomised, names) in enumerate(cascading_randomisation(model, seed)):
+    cascade = cascading_randomisation(model, seed, initial)
+    for i, (stage, randomised, names) in enumerate(cascade):
         if stage in stages:
             if names or previous is None:
                 previous = rank_similarity(relevance, explain(randomised), absolute)
@@ -160,7 +179,12 @@ class Randomization(Metric):
     (``"input"``, default: every parameter; ``"recurrent"``; ``"head"``), seeded (``seed``).
     Lower is better: a high similarity means the explanation barely depends on the learned
     weights (the check fails). A constant relevance for both models scores 1 (see
-    :func:`rank_similarity`). Needs the context ``model`` and ``explain``.
+    :func:`rank_similarity`). Needs the context ``model`` and ``explain``; with the context's
+    ``initial_model(seed)`` (the pipeline provides it) the re-drawn parameters come from a
+    freshly initialised model of the same architecture, so the randomised model is one the
+    architecture could start training from (a generic re-draw can leave e.g. the thesis
+    models' ``-softplus(b)``-biased ReLUs all dead, and an all-zero explanation would then
+    "pass" the check for the wrong reason).
     """
 
     description = "rank correlation with the explanation of a cascade-randomised model"
@@ -183,6 +207,8 @@ class Randomization(Metric):
         relevance = value_relevance(relevance)
         if relevance.shape[:2] != data.X.shape[:2]:
             raise ValueError(f"relevance has shape {relevance.shape}, data.X {data.X.shape}")
+        make = context.get("initial_model")
+        initial = make(self.seed) if callable(make) else None
         sims = randomisation_similarities(model, explain, relevance, (self.stage,),
-                                          self.seed, self.absolute)
+                                          self.seed, self.absolute, initial)
         return sims[self.stage]

@@ -152,6 +152,7 @@ def test_rank_similarity_hand_values_and_constants():
     b = np.array([[3.0, 2.0, 1.0], [-1.0, -2.0, -3.0], [2.0, 2.0, 2.0], [1.0, 2.0, 3.0]])
     np.testing.assert_allclose(rank_similarity(a, b, absolute=False), [-1.0, -1.0, 1.0, 0.0])
     np.testing.assert_allclose(rank_similarity(a, b), [-1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(rank_similarity(b[3:], a[3:]), [0.0])  # ranking vs none
     with pytest.raises(ValueError, match="shapes"):
         rank_similarity(a, b[:, :2])
 
@@ -205,3 +206,21 @@ def test_needs_model_and_explain():
         Randomization(stage="output")
     with pytest.raises(ValueError, match="unknown stages"):
         randomisation_similarities(mlp(), lambda m: None, np.ones((2, T, D)), ("top",))
+
+
+def test_randomised_parameters_come_from_the_architectures_own_initialisation():
+    from rnnxbench.metrics.sanity import cascading_randomisation
+
+    model, initial = arch("deep"), arch("deep")
+    with torch.no_grad():
+        for p in initial.parameters():
+            p.add_(1.0)  # any other parameters: the copy must take exactly these
+    fresh = dict(initial.named_modules())
+    for _, randomised, names in cascading_randomisation(model, 0, initial):
+        for name in names:
+            for key, p in dict(randomised.named_modules())[name].named_parameters(
+                    recurse=False):
+                assert torch.equal(p, fresh[name].get_parameter(key))
+    assert all(torch.equal(a, b) for a, b in zip(randomised.parameters(),
+                                                 initial.parameters(), strict=True))
+    assert not torch.equal(next(model.parameters()), next(initial.parameters()))

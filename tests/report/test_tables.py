@@ -146,3 +146,24 @@ def test_failure_summary():
     assert list(summary["error"]) == ["needs bias-free dense layers", "CUDA out of memory"]
     assert list(summary["n_folds"]) == [3, 2]
     assert failure_summary(frame(score_rows())).empty
+
+
+def test_git_revision_is_dirty_only_when_the_package_changed(tmp_path):
+    import subprocess
+
+    from rnnxbench.report.provenance import git_revision
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "code.py").write_text("x = 1\n")
+    (tmp_path / "results.csv").write_text("a\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], cwd=tmp_path, check=True)
+    clean = git_revision(pkg)
+    assert len(clean) == 40
+    (tmp_path / "results.csv").write_text("b\n")  # results next to the package: still clean
+    assert git_revision(pkg) == clean
+    (pkg / "code.py").write_text("x = 2\n")
+    assert git_revision(pkg) == clean + "+dirty"
