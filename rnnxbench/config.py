@@ -260,4 +260,10 @@ def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
     for arch in prof.training:
         if arch not in ids:
             ARCHITECTURES.get(arch)  # a typo in [training.<name>] names the valid ones
-    return cfg
+    # A profile serves several suites: only the settings of what this run trains and scores
+    # define its results (and its config hash).
+    names = ids | {c.name for c in cfg.architectures}
+    task_ids = {t.id for t in cfg.tasks}
+    return replace(cfg, profile=replace(
+        prof, training={k: v for k, v in prof.training.items() if k in names},
+        gates={k: v for k, v in prof.gates.items() if k in task_ids or k == "default"}))

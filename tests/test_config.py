@@ -98,3 +98,19 @@ def test_per_architecture_training_settings():
     a = load_config("maj", "smoke")
     b = load_config("maj", "smoke", profile_overrides={"training": {"deep": {"epochs": 1}}})
     assert a.config_hash != b.config_hash
+
+
+def test_only_the_runs_own_profile_settings_enter_the_config():
+    cfg = load_config("maj")  # quick also holds the synthetic suite's settings
+    assert "lstm" not in cfg.profile.training and "convdeep" in cfg.profile.training
+    assert set(cfg.profile.gates) == {"default", "mnist-maj", "fashion-maj"}
+    unrelated = {"training": {**package_training("quick"), "gru": {"epochs": 99}}}
+    assert load_config("maj", profile_overrides=unrelated).config_hash == cfg.config_hash
+    synthetic = load_config("synthetic")
+    assert synthetic.profile.training_for("lstm", "lstm")["epochs"] == 20
+
+
+def package_training(profile: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(package_files("profiles")[profile].read_text())["training"]

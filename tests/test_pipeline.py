@@ -28,17 +28,19 @@ def test_run_returns_scores_and_writes_results(run_dirs):
     assert isinstance(scores, pd.DataFrame)
     assert scores.attrs["results_dir"] == str(run_dirs["results_dir"] / "digits")
     assert set(SCORE_COLUMNS) <= set(scores.columns)
-    # 1 task x 2 architectures x 5 explainers x 2 metrics x 2 folds
-    assert set(scores["explainer"]) == {"sa", "gb", "lrp", "dtd", "lrp_eps"}
-    assert len(scores) == 40 and (scores["status"] == "ok").all()
+    # 1 task x 2 architectures x 7 explainers (5 + the random/uniform controls) x 2 metrics
+    # x 2 folds
+    assert set(scores["explainer"]) == {"sa", "gb", "lrp", "dtd", "lrp_eps", "random",
+                                        "uniform"}
+    assert len(scores) == 56 and (scores["status"] == "ok").all()
     assert scores["value"].between(0, 1).all()
     assert (scores["data_source"] == "digits:sklearn-digits").all()
     assert scores["accuracy"].between(0, 1).all()
     out = run_dirs["results_dir"] / "digits"
     on_disk = pd.read_csv(out / "scores.csv")
-    assert list(on_disk.columns) == SCORE_COLUMNS and len(on_disk) == 40
+    assert list(on_disk.columns) == SCORE_COLUMNS and len(on_disk) == 56
     board = pd.read_csv(out / "leaderboard.csv")
-    assert set(LEADERBOARD_COLUMNS) <= set(board.columns) and len(board) == 20
+    assert set(LEADERBOARD_COLUMNS) <= set(board.columns) and len(board) == 28
     assert (board["n_folds"] == 2).all()
     info = json.loads((out / "run.json").read_text())
     assert {"command", "config", "config_hash", "versions", "git_revision",

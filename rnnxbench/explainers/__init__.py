@@ -18,8 +18,9 @@ from rnnxbench.explainers.propagation import (
     LRPEpsilon,
     RelevancePropagation,
 )
+from rnnxbench.explainers.tsr import TSR
 
 __all__ = ["LRP", "Attention", "DeepLift", "DeepTaylor", "Erasure", "Explainer",
            "GradientShap", "GuidedBackprop", "InputXGradient", "IntegratedGradients",
            "LRPEpsilon", "NVWeights", "Occlusion", "RandomRelevance", "RelevancePropagation",
-           "SensitivityAnalysis", "SmoothGrad", "UniformRelevance"]
+           "SensitivityAnalysis", "SmoothGrad", "TSR", "UniformRelevance"]

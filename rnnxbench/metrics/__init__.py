@@ -22,12 +22,21 @@ from rnnxbench.metrics.localisation import (
     cosine_to_mark,
 )
 from rnnxbench.metrics.sanity import Randomization, parameter_stages, rank_similarity
+from rnnxbench.metrics.temporal import (
+    FeaturePrecision,
+    FeatureRecall,
+    TimePrecision,
+    TimeRecall,
+    axis_precision_recall,
+)
 
 __all__ = [
     "AUPRC",
     "CosineSimilarity",
     "Deletion",
     "DeletionCurves",
+    "FeaturePrecision",
+    "FeatureRecall",
     "LastStepShare",
     "StepShare",
     "Metric",
@@ -35,6 +44,9 @@ __all__ = [
     "Randomization",
     "RelevanceMass",
     "RelevanceRank",
+    "TimePrecision",
+    "TimeRecall",
+    "axis_precision_recall",
     "block_membership",
     "block_relevance",
     "block_shares",

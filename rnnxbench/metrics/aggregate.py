@@ -63,10 +63,22 @@ def ground_truth_steps(ground_truth: np.ndarray, step_block: np.ndarray) -> np.n
 
 
 def ground_truth_values(ground_truth: np.ndarray, step_block: np.ndarray,
-                        n_values: int) -> np.ndarray:
-    """``(N, T, V)`` bool: :func:`ground_truth_steps` expanded to each step's ``V`` values
-    (the input-value mask, aligned with :func:`value_relevance`)."""
+                        n_values: int, cells: np.ndarray | None = None) -> np.ndarray:
+    """``(N, T, V)`` bool: the input-value mask, aligned with :func:`value_relevance`.
+
+    ``cells`` (``TaskData.ground_truth_cells``, ``(N, T, ...)``), when given, is the mask
+    itself (flattened per step); otherwise :func:`ground_truth_steps` is expanded to each
+    step's ``V`` values.
+    """
     steps = ground_truth_steps(ground_truth, step_block)
+    if cells is not None:
+        mask = np.asarray(cells, dtype=bool)
+        if mask.ndim > 3:
+            mask = mask.reshape(*mask.shape[:2], -1)
+        if mask.shape != (*steps.shape, int(n_values)):
+            raise ValueError(f"cell mask of shape {np.shape(cells)} does not match "
+                             f"{(*steps.shape, int(n_values))}")
+        return mask
     return np.broadcast_to(steps[:, :, None], (*steps.shape, int(n_values)))
 
 

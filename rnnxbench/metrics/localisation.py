@@ -77,7 +77,8 @@ class RelevanceMass(Metric):
 
     Per sample ``sum(R+ in ground-truth blocks) / sum(R+)``, with ``R+`` the input-value
     relevance clipped at 0 (the thesis' "percentage of correctly distributed relevance").
-    0 when there is no positive relevance.
+    When the task marks ground-truth cells (``TaskData.ground_truth_cells``) only the
+    relevance on those input values counts as inside. 0 when there is no positive relevance.
     """
 
     description = "share of the positive relevance in the ground-truth blocks"
@@ -85,17 +86,23 @@ class RelevanceMass(Metric):
 
     def __call__(self, relevance: np.ndarray, data: TaskData, **context: Any) -> np.ndarray:
         relevance, gt, step_block = _checked(relevance, data, self)
-        pos = step_relevance(relevance, positive=True)  # (N, T)
-        in_gt = ground_truth_steps(gt, step_block)  # (N, T)
+        if data.ground_truth_cells is None:
+            pos = step_relevance(relevance, positive=True)  # (N, T)
+            inside = (pos * ground_truth_steps(gt, step_block)).sum(axis=1)
+        else:  # only the relevance on the ground-truth cells counts
+            values = value_relevance(relevance, positive=True)  # (N, T, V)
+            cells = ground_truth_values(gt, step_block, values.shape[2], data.ground_truth_cells)
+            pos = values.sum(axis=2)
+            inside = (values * cells).sum(axis=2).sum(axis=1)
         total = pos.sum(axis=1)
-        inside = (pos * in_gt).sum(axis=1)
         return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
 
 
 class _InputLevel(Metric):
     """Base of the metrics that rank single input values against the ground-truth mask.
 
-    The mask is the ground truth expanded from blocks to steps to every value of a step
+    The mask is the task's ground-truth cells when it has them, else the ground truth
+    expanded from blocks to steps to every value of a step
     (:func:`~rnnxbench.metrics.aggregate.ground_truth_values`), so ``granularity`` is
     ``"input"``. Relevance is used signed (negative = evidence against, ranked last) unless
     option ``absolute`` is True. A sample without any ground-truth value scores NaN.
@@ -113,7 +120,7 @@ class _InputLevel(Metric):
         values = value_relevance(relevance)
         if self.absolute:
             values = np.abs(values)
-        mask = ground_truth_values(gt, step_block, values.shape[2])
+        mask = ground_truth_values(gt, step_block, values.shape[2], data.ground_truth_cells)
         n = values.shape[0]
         return values.reshape(n, -1), mask.reshape(n, -1)
 

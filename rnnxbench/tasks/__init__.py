@@ -16,6 +16,7 @@ from rnnxbench.tasks.sources import (
     load_source,
     resolve_data_dir,
 )
+from rnnxbench.tasks.synthetic import SyntheticTask
 
 __all__ = [
     "DataUnavailable",
@@ -26,6 +27,7 @@ __all__ = [
     "MajorityTask",
     "MnistSource",
     "SequenceTask",
+    "SyntheticTask",
     "Task",
     "TaskData",
     "create_majority_data",

