@@ -4,6 +4,7 @@ Downloads: ``rnnxbench.tasks.download.download`` (not re-exported here, so that 
 ``rnnxbench.tasks.download`` stays the module).
 """
 
+from rnnxbench.tasks.arith import ArithmeticTask, make_arith
 from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
 from rnnxbench.tasks.idx import read_idx, write_idx
 from rnnxbench.tasks.maj import MajorityTask, create_majority_data, to_image, valid_n_steps
@@ -19,6 +20,7 @@ from rnnxbench.tasks.sources import (
 from rnnxbench.tasks.synthetic import SyntheticTask
 
 __all__ = [
+    "ArithmeticTask",
     "DataUnavailable",
     "DigitsSource",
     "FashionMnistSource",
@@ -32,6 +34,7 @@ __all__ = [
     "TaskData",
     "create_majority_data",
     "load_source",
+    "make_arith",
     "read_idx",
     "resolve_data_dir",
     "to_image",
