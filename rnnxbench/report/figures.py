@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -54,19 +54,8 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
         for ax, task in zip(axes, tasks, strict=True):
             rows = shown[shown["task"] == task]
             for arch in archs:
-                sub = rows[rows["architecture"] == arch]
-                if sub.empty:
-                    continue
-                x = np.array([explainers.index(e) for e in sub["explainer"]]) + offsets[arch]
-                mean = sub["mean"].to_numpy(dtype=np.float64)
-                low = sub["ci95_low"].to_numpy(dtype=np.float64)
-                high = sub["ci95_high"].to_numpy(dtype=np.float64)
-                has_ci = np.isfinite(low) & np.isfinite(high)
-                if has_ci.any():
-                    ax.errorbar(x[has_ci], mean[has_ci],
-                                yerr=np.vstack([mean - low, high - mean])[:, has_ci],
-                                fmt="none", ecolor=colors[arch], elinewidth=1.5, capsize=3)
-                ax.plot(x, mean, "o", color=colors[arch], markersize=6)
+                _mean_and_ci(ax, rows[rows["architecture"] == arch], explainers,
+                             offsets[arch], colors[arch], marker="o", markersize=6)
             ax.set_title(str(task))
             ax.set_xticks(range(len(explainers)), [str(e) for e in explainers],
                           rotation=30 if len(explainers) > 4 else 0)
@@ -133,20 +122,9 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
                               jitter=0.25 * width, size=3.5, alpha=0.55, legend=False, ax=ax)
             rows = board[board["task"] == task]
             for arch in archs:
-                cell = rows[rows["architecture"] == arch]
-                if cell.empty:
-                    continue
-                x = np.array([explainers.index(e) for e in cell["explainer"]]) + offsets[arch]
-                mean = cell["mean"].to_numpy(dtype=np.float64)
-                low = cell["ci95_low"].to_numpy(dtype=np.float64)
-                high = cell["ci95_high"].to_numpy(dtype=np.float64)
-                has_ci = np.isfinite(low) & np.isfinite(high)
-                if has_ci.any():
-                    ax.errorbar(x[has_ci], mean[has_ci],
-                                yerr=np.vstack([mean - low, high - mean])[:, has_ci],
-                                fmt="none", ecolor=colors[arch], elinewidth=1.5, capsize=3)
-                ax.plot(x, mean, "D", color=colors[arch], markersize=5,
-                        markeredgecolor="black", markeredgewidth=0.6)
+                _mean_and_ci(ax, rows[rows["architecture"] == arch], explainers,
+                             offsets[arch], colors[arch], marker="D", markersize=5,
+                             markeredgecolor="black", markeredgewidth=0.6)
             ax.set_title(str(task))
             ax.set_xticks(range(len(explainers)), [str(e) for e in explainers],
                           rotation=30 if len(explainers) > 4 else 0)
@@ -217,6 +195,23 @@ def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
             fig.legend(handles, labels, title="architecture", loc="outside right upper")
         fig.suptitle(f"{task}: relevance over time (mean over folds, band = fold range)")
     return fig
+
+
+def _mean_and_ci(ax: Any, rows: pd.DataFrame, explainers: list, offset: float, color: Any,
+                 **marker: Any) -> None:
+    """Leaderboard rows of one architecture: a marker at each explainer's mean and a bar for
+    its 95% t-interval (none where the interval is NaN, e.g. a single fold)."""
+    if rows.empty:
+        return
+    x = np.array([explainers.index(e) for e in rows["explainer"]]) + offset
+    mean = rows["mean"].to_numpy(dtype=np.float64)
+    low = rows["ci95_low"].to_numpy(dtype=np.float64)
+    high = rows["ci95_high"].to_numpy(dtype=np.float64)
+    has_ci = np.isfinite(low) & np.isfinite(high)
+    if has_ci.any():
+        ax.errorbar(x[has_ci], mean[has_ci], yerr=np.vstack([mean - low, high - mean])[:, has_ci],
+                    fmt="none", ecolor=color, elinewidth=1.5, capsize=3)
+    ax.plot(x, mean, linestyle="none", color=color, **marker)
 
 
 def _palette(n: int) -> list:
