@@ -14,15 +14,20 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def save_png(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (the parent folder is created); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
 def plot_leaderboard(scores: pd.DataFrame, path: str | Path, metric: str = "cosine") -> Path:
     """Plot one metric's leaderboard (see :func:`leaderboard_figure`) to a PNG at ``path``.
 
     The parent folder is created; returns ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    leaderboard_figure(scores, metric).savefig(path, dpi=120)
-    return path
+    return save_png(leaderboard_figure(scores, metric), path, dpi=120)
 
 
 def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
@@ -34,7 +39,6 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     Built on a plain Figure (Agg canvas; no pyplot, no window, no global backend change).
     """
     import seaborn as sns  # imported here: the tables need neither seaborn nor matplotlib
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     board = leaderboard(scores[scores["metric"] == metric])
@@ -43,14 +47,10 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     # order of first appearance in scores, keeping only what has a finite mean somewhere
     explainers = [e for e in pd.unique(board["explainer"]) if e in set(shown["explainer"])]
     archs = [a for a in pd.unique(board["architecture"]) if a in set(shown["architecture"])]
-    colors = dict(zip(archs, _palette(len(archs)), strict=False))
-    width = 0.8 / max(len(archs), 1)
-    offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
+    colors, width, offsets = _dodge(archs)
 
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
-                     layout="constrained")
-        axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
+        fig, axes = _task_panels(tasks, explainers)
         for ax, task in zip(axes, tasks, strict=True):
             rows = shown[shown["task"] == task]
             for arch in archs:
@@ -78,10 +78,7 @@ def plot_folds(scores: pd.DataFrame, path: str | Path, metric: str = "cosine") -
 
     The parent folder is created; returns ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folds_figure(scores, metric).savefig(path, dpi=120)
-    return path
+    return save_png(folds_figure(scores, metric), path, dpi=120)
 
 
 def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
@@ -93,7 +90,6 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     :func:`leaderboard` (no bar for a single fold). Plain Figure, as :func:`leaderboard_figure`.
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     sub = scores[scores["metric"] == metric]
@@ -103,14 +99,10 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     tasks = list(pd.unique(sub["task"])) or ["(no data)"]
     explainers = list(pd.unique(folds["explainer"]))
     archs = list(pd.unique(folds["architecture"]))
-    colors = dict(zip(archs, _palette(len(archs)), strict=False))
-    width = 0.8 / max(len(archs), 1)  # seaborn's dodge: hue levels share a width of 0.8
-    offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
+    colors, width, offsets = _dodge(archs)
 
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
-                     layout="constrained")
-        axes = fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
+        fig, axes = _task_panels(tasks, explainers)
         for ax, task in zip(axes, tasks, strict=True):
             points = folds[folds["task"] == task]
             if points.empty:
@@ -142,10 +134,7 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
 
 def plot_step_profile(profile: pd.DataFrame, path: str | Path, task: str) -> Path:
     """Plot one task's relevance distribution over time (see :func:`step_profile_figure`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    step_profile_figure(profile, task).savefig(path, dpi=110)
-    return path
+    return save_png(step_profile_figure(profile, task), path, dpi=110)
 
 
 def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
@@ -195,6 +184,23 @@ def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
             fig.legend(handles, labels, title="architecture", loc="outside right upper")
         fig.suptitle(f"{task}: relevance over time (mean over folds, band = fold range)")
     return fig
+
+
+def _dodge(archs: list) -> tuple[dict, float, dict]:
+    """Colour, dodge width and x offset of each architecture (seaborn's dodge: the hue
+    levels share a width of 0.8 around each explainer)."""
+    width = 0.8 / max(len(archs), 1)
+    offsets = {a: (i - (len(archs) - 1) / 2) * width for i, a in enumerate(archs)}
+    return dict(zip(archs, _palette(len(archs)), strict=False)), width, offsets
+
+
+def _task_panels(tasks: list, explainers: list) -> tuple[Figure, Any]:
+    """A plain Figure with one panel per task (shared y), wide enough for the explainers."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
+                 layout="constrained")
+    return fig, fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
 
 
 def _mean_and_ci(ax: Any, rows: pd.DataFrame, explainers: list, offset: float, color: Any,
