@@ -39,7 +39,6 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     Built on a plain Figure (Agg canvas; no pyplot, no window, no global backend change).
     """
     import seaborn as sns  # imported here: the tables need neither seaborn nor matplotlib
-    from matplotlib.lines import Line2D
 
     board = leaderboard(scores[scores["metric"] == metric])
     tasks = list(pd.unique(board["task"])) or ["(no data)"]
@@ -65,11 +64,7 @@ def leaderboard_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
                 ax.text(0.5, 0.5, "no successful folds", ha="center", va="center",
                         transform=ax.transAxes)
         axes[0].set_ylabel(f"{metric} (mean, 95% CI over folds)")
-        if archs:
-            handles = [Line2D([], [], marker="o", linestyle="none", color=colors[a])
-                       for a in archs]
-            fig.legend(handles, [str(a) for a in archs], title="architecture",
-                       loc="outside right upper")
+        _architecture_legend(fig, archs, colors, "o")
     return fig
 
 
@@ -90,7 +85,6 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
     :func:`leaderboard` (no bar for a single fold). Plain Figure, as :func:`leaderboard_figure`.
     """
     import seaborn as sns
-    from matplotlib.lines import Line2D
 
     sub = scores[scores["metric"] == metric]
     value = pd.to_numeric(sub["value"], errors="coerce")
@@ -124,11 +118,7 @@ def folds_figure(scores: pd.DataFrame, metric: str = "cosine") -> Figure:
             ax.set_xlabel("explainer")
             ax.set_ylabel("")
         axes[0].set_ylabel(f"{metric} (folds; mean, 95% CI)")
-        if archs:
-            handles = [Line2D([], [], marker="D", linestyle="none", color=colors[a])
-                       for a in archs]
-            fig.legend(handles, [str(a) for a in archs], title="architecture",
-                       loc="outside right upper")
+        _architecture_legend(fig, archs, colors, "D")
     return fig
 
 
@@ -201,6 +191,17 @@ def _task_panels(tasks: list, explainers: list) -> tuple[Figure, Any]:
     fig = Figure(figsize=(max(4.0, 1.1 * len(explainers) + 2) * len(tasks), 4.2),
                  layout="constrained")
     return fig, fig.subplots(1, len(tasks), sharey=True, squeeze=False)[0]
+
+
+def _architecture_legend(fig: Figure, archs: list, colors: dict, marker: str) -> None:
+    """One legend entry (a marker in the architecture's colour) per architecture."""
+    from matplotlib.lines import Line2D
+
+    if archs:
+        handles = [Line2D([], [], marker=marker, linestyle="none", color=colors[a])
+                   for a in archs]
+        fig.legend(handles, [str(a) for a in archs], title="architecture",
+                   loc="outside right upper")
 
 
 def _mean_and_ci(ax: Any, rows: pd.DataFrame, explainers: list, offset: float, color: Any,
