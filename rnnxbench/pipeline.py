@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from rnnxbench.engine.jobs import forward_flops, n_workers, run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.metrics.aggregate import shares, step_relevance
-from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS
+from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS, TASKS, UnknownNameError
 from rnnxbench.relevance.engine import UnsupportedModel, cudnn_disabled
 from rnnxbench.tasks.base import DataUnavailable, TaskData
 
@@ -211,7 +211,8 @@ def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, 
             with cudnn_disabled():
                 return _relevance(explainer_cls(other, **init), data, batch, device,
                                   attribute_options)
-        finally:
+        finally:  # an explainer may have switched modes or left gradients behind
+            other.eval()
             other.zero_grad(set_to_none=True)
 
     return {"model": model, "device": device, "batch_size": batch, "explain": explain,
@@ -260,13 +261,13 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             for met in todo:
                 records.append(record(exp, met, "unsupported", error=reason))
             continue
+        init = {k: v for k, v in exp.options.items() if k != "attribute"}
+        context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
+                                 exp.options.get("attribute", {}),
+                                 functools.partial(_initial_model, data, job.architecture))
         start = time.perf_counter()
         try:
-            init = {k: v for k, v in exp.options.items() if k != "attribute"}
-            explainer = cls(model, **init)
-            with cudnn_disabled():
-                rel = _relevance(explainer, test, prof.explain_batch, job.device,
-                                 exp.options.get("attribute", {}))
+            rel = context["explain"](model)
         except UnsupportedModel as exc:  # the method has no faithful rule for this model
             records += [record(exp, m, "unsupported", error=str(exc)) for m in todo]
             continue
@@ -274,14 +275,8 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             err = f"{type(exc).__name__}: {exc}"
             records += [record(exp, m, "failed", error=err) for m in todo]
             continue
-        finally:
-            model.eval()
-            model.zero_grad(set_to_none=True)
         seconds = time.perf_counter() - start
         profile = step_profile(rel)
-        context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
-                                 exp.options.get("attribute", {}),
-                                 functools.partial(_initial_model, data, job.architecture))
         for met in todo:
             metric = METRICS.get(met.name)(**met.options)
             reason = metric.not_applicable(test)
@@ -356,7 +351,6 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
     if it is run, else the first architecture) with Holm-corrected paired t-tests at
     ``alpha`` and ranks the explainers; written as tests.csv and explainer_ranks.csv.
     """
-    from dataclasses import replace
 
     from rnnxbench.report.provenance import write_results
     from rnnxbench.report.statistics import FAMILY_DESCRIPTION, explainer_ranks, paired_tests
@@ -518,8 +512,6 @@ def _resolve_baseline(cfg: RunConfig, baseline: str | None) -> str:
     :class:`UnknownNameError`); by default the suite's ``baseline`` if it is run, else the
     first architecture ('' when there is none).
     """
-    from rnnxbench.registry import UnknownNameError
-
     ids = [a.id for a in cfg.architectures]
     if baseline is not None:
         if baseline not in ids:
