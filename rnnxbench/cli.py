@@ -7,6 +7,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from rnnxbench.config import profile_names, suite_names
 from rnnxbench.engine.device import DEVICE_CHOICES
 from rnnxbench.registry import REGISTRIES, UnknownNameError
 from rnnxbench.tasks.base import DataUnavailable
@@ -24,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a benchmark suite and write its leaderboard")
-    run.add_argument("--suite", default="maj", help="suite name or path to a suite TOML")
+    run.add_argument("--suite", default="maj", help=f"{' | '.join(suite_names())}, or a "
+                     "path to a suite TOML")
     run.add_argument("--config", help="a suite TOML file of your own (instead of --suite)")
-    run.add_argument("--profile", help="smoke | quick | paper, or a profile TOML file "
-                     "(default: the suite's)")
+    run.add_argument("--profile", help=f"{' | '.join(profile_names())}, or a profile TOML "
+                     "file (default: the suite's)")
     run.add_argument("--tasks", help="comma-separated task ids of the suite to run")
     run.add_argument("--architectures", help="comma-separated architecture names")
     run.add_argument("--explainers", help="comma-separated explainer names")

@@ -95,17 +95,26 @@ class Profile:
     explain_samples: int = 0
     explain_batch: int = 256
     gates: dict[str, Any] = field(default_factory=dict)
-    #: per-architecture training settings, ``{architecture id or name: {epochs, lr,
-    #: batch_size}}`` (TOML ``[training.convdeep]``); unset keys take the defaults above
+    #: training settings by scope: ``{architecture or task: {epochs, lr, batch_size}}``
+    #: (TOML ``[training.convdeep]``, ``[training.arith]``), and a task's per-architecture
+    #: settings nested inside it (``[training.arith.lstm]``); unset keys take the defaults
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def training_for(self, arch_id: str, arch_name: str | None = None) -> dict[str, Any]:
-        """``{epochs, lr, batch_size}`` for one architecture: the profile's defaults, then
-        ``[training.<registry name>]``, then ``[training.<component id>]``."""
+    def training_for(self, arch_id: str, arch_name: str | None = None,
+                     task_id: str | None = None, task_name: str | None = None
+                     ) -> dict[str, Any]:
+        """``{epochs, lr, batch_size}`` for one architecture on one task. Later scopes win:
+        the profile's defaults, ``[training.<architecture name>]``, ``[training.<architecture
+        id>]``, ``[training.<task name>]``, ``[training.<task id>]``, then the task tables'
+        nested ``[training.<task>.<architecture>]`` (name before id each time)."""
         settings = {key: getattr(self, key) for key in TRAINING_KEYS}
-        for key in (arch_name, arch_id):
-            if key is not None:
-                settings.update(self.training.get(key, {}))
+        archs = [a for a in (arch_name, arch_id) if a is not None]
+        tasks = [t for t in (task_name, task_id) if t is not None]
+        for scope in archs + tasks:
+            settings.update(_own_settings(self.training.get(scope, {})))
+        for task in tasks:
+            for arch in archs:
+                settings.update(self.training.get(task, {}).get(arch, {}))
         return settings
 
     def gate(self, task_id: str, origin: str) -> float:
@@ -128,21 +137,35 @@ TRAINING_KEYS = ("epochs", "lr", "batch_size")
 _TRAINING_TYPES = {"epochs": int, "lr": float, "batch_size": int}
 
 
+def _own_settings(table: dict[str, Any]) -> dict[str, Any]:
+    """The training keys of a scope's table (without its nested architecture tables)."""
+    return {k: v for k, v in table.items() if k in TRAINING_KEYS}
+
+
+def _parse_settings(settings: Any, where: str, name: str,
+                    nested: bool) -> dict[str, Any]:
+    if not isinstance(settings, dict):
+        raise ValueError(f"profile {name!r}: [{where}] must be a table with keys "
+                         f"{list(TRAINING_KEYS)}, got {settings!r}")
+    parsed: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in TRAINING_KEYS:
+            parsed[key] = _TRAINING_TYPES[key](value)
+        elif nested and isinstance(value, dict):  # [training.<task>.<architecture>]
+            parsed[str(key)] = _parse_settings(value, f"{where}.{key}", name, nested=False)
+        else:
+            raise ValueError(f"profile {name!r}: [{where}] has unknown keys [{key!r}]; "
+                             f"valid keys: {list(TRAINING_KEYS)}"
+                             + (" or a nested [task.architecture] table" if nested else ""))
+    return parsed
+
+
 def _parse_training(table: Any, name: str) -> dict[str, dict[str, Any]]:
     if not isinstance(table, dict):
         raise ValueError(f"profile {name!r}: [training] must be a table of architecture "
-                         f"tables, e.g. [training.convdeep] epochs = 5")
-    parsed = {}
-    for arch, settings in table.items():
-        if not isinstance(settings, dict):
-            raise ValueError(f"profile {name!r}: [training.{arch}] must be a table with keys "
-                             f"{list(TRAINING_KEYS)}, got {settings!r}")
-        unknown = sorted(set(settings) - set(TRAINING_KEYS))
-        if unknown:
-            raise ValueError(f"profile {name!r}: [training.{arch}] has unknown keys {unknown}; "
-                             f"valid keys: {list(TRAINING_KEYS)}")
-        parsed[str(arch)] = {k: _TRAINING_TYPES[k](v) for k, v in settings.items()}
-    return parsed
+                         f"or task tables, e.g. [training.convdeep] epochs = 5")
+    return {str(scope): _parse_settings(settings, f"training.{scope}", name, nested=True)
+            for scope, settings in table.items()}
 
 
 def parse_profile(data: dict[str, Any], name: str) -> Profile:
@@ -256,14 +279,47 @@ def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
                            ("metric", METRICS)):
         for comp in getattr(cfg, kind + "s"):
             registry.get(comp.name)  # raises UnknownNameError with the valid names
-    ids = {c.id for c in cfg.architectures}
-    for arch in prof.training:
-        if arch not in ids:
-            ARCHITECTURES.get(arch)  # a typo in [training.<name>] names the valid ones
+    _check_training_scopes(prof, cfg)
     # A profile serves several suites: only the settings of what this run trains and scores
     # define its results (and its config hash).
-    names = ids | {c.name for c in cfg.architectures}
+    archs = {c.id for c in cfg.architectures} | {c.name for c in cfg.architectures}
     task_ids = {t.id for t in cfg.tasks}
+    tasks = task_ids | {t.task for t in cfg.tasks}
+    training = {}
+    for scope, table in prof.training.items():
+        if scope in archs:
+            training[scope] = table
+        elif scope in tasks:
+            training[scope] = {k: v for k, v in table.items() if k in TRAINING_KEYS or k in archs}
     return replace(cfg, profile=replace(
-        prof, training={k: v for k, v in prof.training.items() if k in names},
+        prof, training=training,
         gates={k: v for k, v in prof.gates.items() if k in task_ids or k == "default"}))
+
+
+def _check_training_scopes(prof: Profile, cfg: RunConfig) -> None:
+    """A ``[training.<scope>]`` must name an architecture or a task (a typo names the
+    closest valid ones); task ids of any packaged suite are accepted, since one profile
+    serves every suite."""
+    from rnnxbench.registry import ARCHITECTURES, TASKS
+
+    archs = set(ARCHITECTURES.names()) | {c.id for c in cfg.architectures}
+    tasks = set(TASKS.names()) | {t.id for t in cfg.tasks} | _packaged_task_ids()
+    for scope, table in prof.training.items():
+        if scope not in archs | tasks:
+            raise UnknownNameError("architecture or task in [training]", scope,
+                                   sorted(archs | tasks))
+        nested = [k for k in table if k not in TRAINING_KEYS]
+        if nested and scope not in tasks:
+            raise ValueError(f"profile {prof.name!r}: [training.{scope}] nests tables "
+                             f"{nested}, but only a task's table may (e.g. [training.arith.lstm])")
+        for arch in nested:
+            if arch not in archs:
+                raise UnknownNameError(f"architecture in [training.{scope}]", arch, sorted(archs))
+
+
+def _packaged_task_ids() -> set[str]:
+    ids = set()
+    for path in package_files("suites").values():
+        with open(path, "rb") as fh:
+            ids |= {str(t["id"]) for t in tomllib.load(fh).get("tasks", []) if "id" in t}
+    return ids

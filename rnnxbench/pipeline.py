@@ -24,8 +24,8 @@ import torch
 
 from rnnxbench.config import Component, RunConfig, TaskEntry, load_config, stable_hash
 from rnnxbench.engine.cache import Cache
-from rnnxbench.engine.device import resolve_devices
-from rnnxbench.engine.folds import fold_indices
+from rnnxbench.engine.device import denormals_flushed, resolve_devices
+from rnnxbench.engine.folds import task_splits
 from rnnxbench.engine.jobs import forward_flops, n_workers, run_jobs
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.explainers.base import unsupported_reason
@@ -77,8 +77,8 @@ def code_version(*objects: Any) -> list[str]:
 
 
 #: the code a trained model depends on besides its architecture's own module
-TRAINING_CODE = ("rnnxbench.engine.train", "rnnxbench.models.loss", "rnnxbench.models.layers",
-                 "rnnxbench.models.base")
+TRAINING_CODE = ("rnnxbench.engine.train", "rnnxbench.engine.device", "rnnxbench.models.loss",
+                 "rnnxbench.models.layers", "rnnxbench.models.base")
 #: the code every relevance explainer depends on
 RELEVANCE_CODE = ("rnnxbench.relevance.rules", "rnnxbench.relevance.engine",
                   "rnnxbench.relevance.functions", "rnnxbench.relevance.cells")
@@ -96,9 +96,10 @@ def _build_model(data: TaskData, arch: Component) -> torch.nn.Module:
     return cls(data.spec, **arch.options)
 
 
-def _training(cfg: RunConfig, arch: Component) -> dict[str, Any]:
-    """The training settings of one architecture (profile defaults + its overrides)."""
-    return cfg.profile.training_for(arch.id, arch.name)
+def _training(cfg: RunConfig, arch: Component, task: TaskEntry) -> dict[str, Any]:
+    """The training settings of one architecture on one task (profile defaults + the
+    architecture's, then the task's overrides)."""
+    return cfg.profile.training_for(arch.id, arch.name, task.id, task.task)
 
 
 def _initial_model(data: TaskData, arch: Component, seed: int) -> torch.nn.Module:
@@ -124,7 +125,7 @@ def _training_costs(jobs: list[ModelJob], data: dict[str, TaskData],
             except Exception:  # noqa: BLE001 - the training job reports the error itself
                 flops[key] = 0.0
         costs.append(flops[key] * len(job.train_index)
-                     * _training(cfg, job.architecture)["epochs"])
+                     * _training(cfg, job.architecture, job.task)["epochs"])
     return costs
 
 
@@ -134,7 +135,7 @@ def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) ->
     if cache.has_model(job.model_hash):
         _, meta = cache.load_model(job.model_hash)
         return {**meta, "cached": True}
-    settings = _training(cfg, job.architecture)
+    settings = _training(cfg, job.architecture, job.task)
     start = time.perf_counter()
     try:
         torch.manual_seed(job.seed)
@@ -221,7 +222,15 @@ def metric_context(model: torch.nn.Module, explainer_cls: type, init: dict[str, 
 
 def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
               model_meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """Score one trained model with every explainer x metric; cached results are reused."""
+    """Score one trained model with every explainer x metric; cached results are reused.
+
+    Denormal floats are flushed to zero meanwhile, as in training."""
+    with denormals_flushed():
+        return _score_job(job, data, cfg, cache_root, model_meta)
+
+
+def _score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
+               model_meta: dict[str, Any]) -> list[dict[str, Any]]:
     cache = Cache(cache_root)
     prof = cfg.profile
     test = data.subset(job.test_index)
@@ -284,11 +293,18 @@ def score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
                 rec = record(exp, met, "unsupported", error=reason, seconds=seconds)
             else:
                 try:
-                    values = np.asarray(metric(rel, test, **context), dtype=np.float64)
+                    scorer = getattr(metric, "score", None)  # plugins may only be callable
+                    values, curve = (scorer(rel, test, **context) if callable(scorer)
+                                     else (metric(rel, test, **context), None))
+                    values = np.asarray(values, dtype=np.float64)
                     if values.shape != (len(test),):
                         raise ValueError(f"metric returned shape {values.shape}, "
                                          f"expected ({len(test)},)")
                     rec = record(exp, met, "ok", float(np.nanmean(values)), seconds=seconds)
+                    if curve:
+                        rec["curve"] = {"x_label": metric.curve_x, "y_label": metric.curve_y,
+                                        "points": [[float(x), float(y)]
+                                                   for x, y in curve.items()]}
                 except Exception as exc:  # noqa: BLE001
                     rec = record(exp, met, "failed", error=f"{type(exc).__name__}: {exc}",
                                  seconds=seconds)
@@ -319,6 +335,11 @@ class RunResult:
     #: each time step's mean share of the positive relevance per task x architecture x
     #: explainer x fold (step_profile.csv; the thesis' Fig. 3.7)
     step_profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: curve points of metrics with a curve (e.g. time_analysis) per task x architecture x
+    #: explainer x metric x fold (curves.csv)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: test accuracy per task x architecture over folds (accuracy.csv)
+    accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
@@ -354,7 +375,7 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
 
     from rnnxbench.report.provenance import write_results
     from rnnxbench.report.statistics import FAMILY_DESCRIPTION, explainer_ranks, paired_tests
-    from rnnxbench.report.tables import failure_summary, leaderboard
+    from rnnxbench.report.tables import accuracy_summary, failure_summary, leaderboard
 
     t0 = time.perf_counter()
     cfg = load_config(suite, profile, config=config, tasks=tasks, architectures=architectures,
@@ -380,14 +401,17 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
         if entry.id not in data:
             continue
         d = data[entry.id]
-        folds = fold_indices(d.y, cfg.profile.n_folds, cfg.profile.cv_seed)
+        folds = task_splits(d.y, cfg.profile.fold_ids(), cfg.profile.n_folds,
+                            cfg.profile.cv_seed, d.test_split)
+        # with the data set's own split the folds are repeats: k-fold settings do not matter
+        split = ({"split": "own"} if d.test_split is not None else
+                 {"n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed})
         for arch in cfg.architectures:
             for fold in cfg.profile.fold_ids():
                 definition = {"task": entry.id, "task_def": [entry.task, entry.source,
                               entry.options], "data": d.fingerprint(), "arch": arch.name,
-                              "options": arch.options, "fold": fold,
-                              "n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed,
-                              **_training(cfg, arch), "seed": cfg.seed,
+                              "options": arch.options, "fold": fold, **split,
+                              **_training(cfg, arch, entry), "seed": cfg.seed,
                               "version": CACHE_VERSION, "code": code_version(
                                   ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
                 train_idx, test_idx = folds[fold]
@@ -420,8 +444,12 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                          "gate_passed": bool(acc >= gate), "seed": cfg.seed,
                          "model_hash": job.model_hash, **rec})
     scores = _ordered(pd.DataFrame(rows), cfg)
-    profiles = step_profiles(scores)
-    scores = scores.drop(columns=["step_profile"], errors="ignore")
+    profiles, curves = step_profiles(scores), metric_curves(scores)
+    scores = scores.drop(columns=["step_profile", "curve"], errors="ignore")
+    models = pd.DataFrame(_accuracy_table(jobs, metas))
+    models["gate"] = [cfg.profile.gate(j.task.id, data[j.task.id].source.split(":")[0])
+                      for j in jobs]
+    accuracy = accuracy_summary(models)
     board = leaderboard(scores)
     failures = failure_summary(scores)
     tests = paired_tests(scores if cfg.baseline else scores.iloc[:0], cfg.baseline, alpha)
@@ -435,7 +463,10 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                        "from_cache": sum(bool(m.get("cached")) for m in metas)},
             "scores": {"computed": int((~scores["cached"]).sum()),
                        "from_cache": int(scores["cached"].sum())},
-            "data": {k: {"source": v.source, "n_images": v.n_images, "n_sequences": len(v)}
+            "data": {k: {"source": v.source, "n_images": v.n_images, "n_sequences": len(v),
+                         "split": "k-fold" if v.test_split is None else
+                         f"own: {int((~v.test_split).sum())} train / "
+                         f"{int(v.test_split.sum())} test, folds are repeats"}
                      for k, v in data.items()},
             "model_accuracy": _accuracy_table(jobs, metas), "baseline": cfg.baseline,
             "statistics": {"baseline": cfg.baseline, "alpha": alpha,
@@ -447,10 +478,12 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
         t3 = time.perf_counter()
         _write_statistics(scores, tests, ranks, Path(results_dir) / cfg.suite, info)
         _write_step_profiles(profiles, Path(results_dir) / cfg.suite, info)
+        _write_curves(curves, Path(results_dir) / cfg.suite, info)
+        _write_accuracy(accuracy, Path(results_dir) / cfg.suite, info)
         out_dir = write_results(scores[SCORE_COLUMNS], board, cfg, info,
                                 Path(results_dir) / cfg.suite, clock=(t0, t3))
     return RunResult(scores, board, out_dir, skipped, failures, info, tests, ranks,
-                     cfg.baseline, profiles)
+                     cfg.baseline, profiles, curves, accuracy)
 
 
 def run(suite: str | Path = "maj", profile: str | Path | None = None,
@@ -576,3 +609,50 @@ def _write_step_profiles(profiles: pd.DataFrame, out_dir: Path, info: dict[str, 
                 plot_step_profile(profiles, out_dir / name, task).name)
         except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
             info.setdefault("figure_errors", {})[name] = f"{type(exc).__name__}: {exc}"
+
+
+CURVE_COLUMNS = ["task", "architecture", "explainer", "metric", "fold", "x", "y", "x_label",
+                 "y_label"]
+
+
+def metric_curves(scores: pd.DataFrame) -> pd.DataFrame:
+    """Long table of the curve points of metrics that have curves (``Metric.score``)."""
+    if "curve" not in scores or scores.empty:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    rows = []
+    for rec in scores[scores["curve"].map(lambda c: isinstance(c, dict))].itertuples():
+        for x, y in rec.curve["points"]:
+            rows.append({"task": rec.task, "architecture": rec.architecture,
+                         "explainer": rec.explainer, "metric": rec.metric, "fold": rec.fold,
+                         "x": x, "y": y, "x_label": rec.curve["x_label"],
+                         "y_label": rec.curve["y_label"]})
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def _write_curves(curves: pd.DataFrame, out_dir: Path, info: dict[str, Any]) -> None:
+    """curves.csv and one ``<metric>_curve_<task>.png`` per metric x task with curves."""
+    from rnnxbench.report.figures import plot_curves
+
+    if curves.empty:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(out_dir / "curves.csv", index=False, float_format="%.10g")
+    info["curve_figures"] = []
+    for metric, task in dict.fromkeys(zip(curves["metric"], curves["task"], strict=True)):
+        name = f"{metric}_curve_{task}.png"
+        try:
+            info["curve_figures"].append(plot_curves(curves, out_dir / name, task, metric).name)
+        except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
+            info.setdefault("figure_errors", {})[name] = f"{type(exc).__name__}: {exc}"
+
+
+def _write_accuracy(accuracy: pd.DataFrame, out_dir: Path, info: dict[str, Any]) -> None:
+    """accuracy.csv (test accuracy per task x architecture) and accuracy.png."""
+    from rnnxbench.report.figures import plot_accuracy
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    accuracy.to_csv(out_dir / "accuracy.csv", index=False, float_format="%.10g")
+    try:
+        info["accuracy_figure"] = plot_accuracy(accuracy, out_dir / "accuracy.png").name
+    except Exception as exc:  # noqa: BLE001 - a figure must not lose computed results
+        info.setdefault("figure_errors", {})["accuracy.png"] = f"{type(exc).__name__}: {exc}"

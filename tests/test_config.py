@@ -100,6 +100,42 @@ def test_per_architecture_training_settings():
     assert a.config_hash != b.config_hash
 
 
+def test_task_scoped_training_settings():
+    prof = parse_profile({"epochs": 10, "training": {
+        "lstm": {"epochs": 20, "lr": 2e-3}, "arith": {"epochs": 30, "gru": {"epochs": 40}},
+        "arith-sub": {"batch_size": 25, "lstm": {"lr": 5e-3}}}}, "p")
+    # the task's table overrides the architecture's; nested task.architecture tables win
+    assert prof.training_for("lstm", "lstm") == {"epochs": 20, "lr": 2e-3, "batch_size": 50}
+    assert prof.training_for("lstm", "lstm", "arith-add", "arith") == {
+        "epochs": 30, "lr": 2e-3, "batch_size": 50}
+    assert prof.training_for("gru", "gru", "arith-add", "arith")["epochs"] == 40
+    assert prof.training_for("lstm", "lstm", "arith-sub", "arith") == {
+        "epochs": 30, "lr": 5e-3, "batch_size": 25}
+    with pytest.raises(ValueError, match=r"\[training.arith.gru\] has unknown keys"):
+        parse_profile({"training": {"arith": {"gru": {"epoch": 3}}}}, "p")
+    with pytest.raises(UnknownNameError, match="architecture or task") as info:
+        load_config("arith", "smoke", profile_overrides={"training": {"arth": {"epochs": 1}}})
+    assert info.value.choices[0] == "arith"
+    with pytest.raises(UnknownNameError, match=r"architecture in \[training.arith\]"):
+        load_config("arith", "smoke",
+                    profile_overrides={"training": {"arith": {"lstn": {"epochs": 1}}}})
+    with pytest.raises(ValueError, match="only a task's table may"):
+        load_config("arith", "smoke",
+                    profile_overrides={"training": {"lstm": {"gru": {"epochs": 1}}}})
+
+
+def test_quick_trains_arith_longer_than_the_same_architectures_elsewhere():
+    arith, synthetic = load_config("arith"), load_config("synthetic")
+    assert "arith" in arith.profile.training and "arith" not in synthetic.profile.training
+    add = arith.tasks[0]
+    assert arith.profile.training_for("nv_gru", "nv_gru", add.id, add.task)["epochs"] == 60
+    assert synthetic.profile.training_for("nv_gru", "nv_gru")["epochs"] == 10
+    # a task-id key of another suite is accepted (one profile serves every suite)
+    other = {"training": {**package_training("quick"), "arith-add": {"epochs": 99}}}
+    assert load_config("maj", profile_overrides=other).config_hash == \
+        load_config("maj").config_hash
+
+
 def test_only_the_runs_own_profile_settings_enter_the_config():
     cfg = load_config("maj")  # quick also holds the synthetic suite's settings
     assert "lstm" not in cfg.profile.training and "convdeep" in cfg.profile.training

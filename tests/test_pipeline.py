@@ -173,3 +173,42 @@ def test_step_profiles_are_shares_per_step_and_survive_the_cache(run_dirs):
     assert pd.read_csv(folder / "step_profile.csv").shape == prof.shape
     assert (folder / "step_profile_digits-maj.png").stat().st_size > 0
     assert "step_profile" not in out.scores
+
+
+def test_ucr_suite_trains_on_the_sets_own_split_and_writes_accuracy_and_curves(run_dirs):
+    result = rnnxbench.run_suite("ucr", "smoke", tasks=["ItalyPowerDemand"],
+                                 architectures=["nv_gru-32", "rnn-32"],
+                                 explainers=["nv_weights", "sa", "random"],
+                                 progress=False, **run_dirs)
+    info, out = result.info, run_dirs["results_dir"] / "ucr"
+    # the set's own split (smoke caps each part at 500): both folds are repeats of it
+    assert info["data"]["ItalyPowerDemand"]["split"].startswith("own: 67 train / 500 test")
+    models = pd.DataFrame(info["model_accuracy"])
+    assert len(models) == 4 and models["model_hash"].nunique() == 4
+    acc = result.accuracy
+    assert list(acc["architecture"]) == ["nv_gru-32", "rnn-32"]
+    for arch, group in models.groupby("architecture"):
+        row = acc[acc["architecture"] == arch].iloc[0]
+        assert row["n_folds"] == 2 and np.isclose(row["mean"], group["accuracy"].mean())
+    assert pd.read_csv(out / "accuracy.csv").shape == acc.shape
+    # time_analysis: lower is better; its curves start at the unerased accuracy
+    ta = result.scores[(result.scores["metric"] == "time_analysis")
+                       & (result.scores["status"] == "ok")]
+    assert len(ta) == 2 * 2 + 2 * 3  # sa and random on both, nv_weights on nv_gru, 2 folds
+    assert (ta["higher_is_better"] == False).all() and ta["value"].between(0, 1).all()  # noqa: E712
+    curves = result.curves
+    assert set(curves["x"]) == {0.0, 0.05, 0.1, 0.2, 0.5}
+    assert set(curves["y_label"]) == {"accuracy"}
+    nv = curves[(curves["architecture"] == "nv_gru-32") & (curves["explainer"] == "nv_weights")]
+    assert len(nv) == 2 * 5
+    scored = ta.set_index(["architecture", "explainer", "fold"])["value"]
+    for (arch, exp, fold), pts in curves.groupby(["architecture", "explainer", "fold"]):
+        # the score is the mean accuracy over the erasure levels (x > 0)
+        assert np.isclose(pts[pts["x"] > 0]["y"].mean(), scored[(arch, exp, fold)])
+    assert pd.read_csv(out / "curves.csv").shape == curves.shape
+    for name in ("accuracy.png", "time_analysis_curve_ItalyPowerDemand.png"):
+        assert (out / name).stat().st_size > 0
+    # nv_weights explains NeuroView models only
+    unsupported = result.scores[result.scores["status"] == "unsupported"]
+    assert set(unsupported["explainer"]) == {"nv_weights"}
+    assert set(unsupported["architecture"]) == {"rnn-32"}

@@ -6,12 +6,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnxbench.engine.device import denormals_flushed
 from rnnxbench.models.loss import thesis_loss
 
 
 def train_model(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
                 batch_size: int, seed: int, device: str = "cpu") -> list[float]:
-    """Train in place with Adam on shuffled mini-batches; returns the mean loss per epoch."""
+    """Train in place with Adam on shuffled mini-batches; returns the mean loss per epoch.
+
+    Denormal floats are flushed to zero meanwhile (:func:`denormals_flushed`)."""
+    with denormals_flushed():
+        return _train(model, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                      device=device)
+
+
+def _train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
+           batch_size: int, seed: int, device: str) -> list[float]:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     model.to(device).train()

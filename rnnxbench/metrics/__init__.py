@@ -12,7 +12,12 @@ from rnnxbench.metrics.aggregate import (
 )
 from rnnxbench.metrics.base import Metric
 from rnnxbench.metrics.distribution import LastStepShare, StepShare
-from rnnxbench.metrics.faithfulness import Deletion, DeletionCurves, deletion_curves
+from rnnxbench.metrics.faithfulness import (
+    Deletion,
+    DeletionCurves,
+    TimeAnalysis,
+    deletion_curves,
+)
 from rnnxbench.metrics.localisation import (
     AUPRC,
     CosineSimilarity,
@@ -44,6 +49,7 @@ __all__ = [
     "Randomization",
     "RelevanceMass",
     "RelevanceRank",
+    "TimeAnalysis",
     "TimePrecision",
     "TimeRecall",
     "axis_precision_recall",

@@ -33,3 +33,14 @@ class Metric:
 
     def __call__(self, relevance: np.ndarray, data: TaskData, **context: Any) -> np.ndarray:
         raise NotImplementedError
+
+    #: what the x of the curve :meth:`score` returns measures (None: the metric has no curve)
+    curve_x: str | None = None
+    #: what the y of that curve measures
+    curve_y: str | None = None
+
+    def score(self, relevance: np.ndarray, data: TaskData, **context: Any
+              ) -> tuple[np.ndarray, dict[float, float] | None]:
+        """``(per-sample scores, curve)``: ``curve`` is ``{x: mean y}`` for metrics that
+        declare ``curve_x`` (the pipeline writes it to curves.csv), else None."""
+        return self(relevance, data, **context), None

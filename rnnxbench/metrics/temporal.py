@@ -85,7 +85,7 @@ class _AxisPrecisionRecall(Metric):
     ``"top_k"``), see :mod:`rnnxbench.metrics.temporal`."""
 
     axis = "time"
-    score = "precision"
+    quantity = "precision"
     higher_is_better = True
     granularity = "input"
 
@@ -111,7 +111,7 @@ class _AxisPrecisionRecall(Metric):
             raise ValueError(f"relevance has shape {relevance.shape}, data.X {data.X.shape}")
         precision, recall = axis_precision_recall(relevance, data.ground_truth_cells,
                                                   self.axis, self.absolute, self.select)
-        return precision if self.score == "precision" else recall
+        return precision if self.quantity == "precision" else recall
 
 
 @METRICS.register("time_precision")
@@ -126,7 +126,7 @@ class TimeRecall(_AxisPrecisionRecall):
     """Share of the time steps with ground-truth cells that are selected (most relevant)."""
 
     description = "share of the ground-truth time steps among the most relevant steps"
-    score = "recall"
+    quantity = "recall"
 
 
 @METRICS.register("feature_precision")
@@ -143,4 +143,4 @@ class FeatureRecall(_AxisPrecisionRecall):
 
     description = "share of the ground-truth features among the most relevant features"
     axis = "feature"
-    score = "recall"
+    quantity = "recall"

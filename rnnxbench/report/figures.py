@@ -1,4 +1,5 @@
-"""Figures: the thesis' Fig. 3.12 style leaderboard plot (mean and 95% CI over folds)."""
+"""Figures: the thesis' Fig. 3.12 style leaderboard plot (mean and 95% CI over folds), fold
+values, relevance over time, metric curves and the test accuracy heatmap."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rnnxbench.report.tables import leaderboard
+from rnnxbench.report.tables import leaderboard, t_interval
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -176,6 +177,102 @@ def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
     return fig
 
 
+def plot_curves(curves: pd.DataFrame, path: str | Path, task: str, metric: str) -> Path:
+    """Plot one task's and metric's curves (see :func:`curves_figure`) to a PNG at ``path``."""
+    return save_png(curves_figure(curves, task, metric), path, dpi=110)
+
+
+def curves_figure(curves: pd.DataFrame, task: str, metric: str) -> Figure:
+    """A metric's curve (e.g. accuracy vs. fraction of erased steps), per explainer.
+
+    ``curves`` is the run's ``curves.csv`` (task, architecture, explainer, metric, fold, x,
+    y, x_label, y_label). One panel per explainer (wrapped, shared axes), hue =
+    architecture: a line through the mean y over folds at each x, with a band (a bar for a
+    single x) for the 95% t-interval of :func:`t_interval` where there are >= 2 finite
+    folds. NaN y are ignored. Colours follow the architectures' first appearance in
+    ``curves``. Raises ValueError if ``task`` or ``metric`` has no rows.
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    if not (curves["task"] == task).any():
+        raise ValueError(f"no curves for task {task!r}; tasks: {list(pd.unique(curves['task']))}")
+    rows = curves[(curves["task"] == task) & (curves["metric"] == metric)]
+    if rows.empty:
+        valid = list(pd.unique(curves.loc[curves["task"] == task, "metric"]))
+        raise ValueError(f"no {metric!r} curves for task {task!r}; metrics: {valid}")
+    rows = rows.assign(x=pd.to_numeric(rows["x"], errors="coerce"),
+                       y=pd.to_numeric(rows["y"], errors="coerce"))
+    rows = rows[np.isfinite(rows["x"].to_numpy(dtype=np.float64))]
+    explainers = list(pd.unique(rows["explainer"])) or ["(no data)"]
+    archs = list(pd.unique(curves["architecture"]))
+    colors = dict(zip(archs, _palette(len(archs)), strict=False))
+    finite = rows[np.isfinite(rows["y"].to_numpy(dtype=np.float64))]
+    shown = [a for a in archs if a in set(finite["architecture"])]
+    n_cols = min(3, len(explainers))
+    n_rows = -(-len(explainers) // n_cols)
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(3.6 * n_cols + 2, 2.8 * n_rows + 0.7), layout="constrained")
+        axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
+        for ax, explainer in zip(axes, explainers, strict=False):
+            sub = rows[rows["explainer"] == explainer]
+            drawn = False
+            for arch in shown:
+                drawn |= _mean_curve(ax, sub[sub["architecture"] == arch], colors[arch])
+            if not drawn:
+                ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(str(explainer))
+        for ax in axes[len(explainers):]:
+            ax.set_visible(False)
+        for i, ax in enumerate(axes[:len(explainers)]):
+            if i + n_cols >= len(explainers):  # lowest visible panel of its column
+                ax.xaxis.set_tick_params(labelbottom=True)
+                ax.set_xlabel(_first_label(rows, "x_label", "x"))
+            if i % n_cols == 0:
+                ax.set_ylabel(_first_label(rows, "y_label", "y"))
+        _architecture_legend(fig, shown, colors, "o")
+        fig.suptitle(f"{task}: {metric} (mean over folds, 95% CI)")
+    return fig
+
+
+def plot_accuracy(accuracy: pd.DataFrame, path: str | Path) -> Path:
+    """Plot the test accuracy per task and architecture (see :func:`accuracy_figure`)."""
+    return save_png(accuracy_figure(accuracy), path, dpi=120)
+
+
+def accuracy_figure(accuracy: pd.DataFrame) -> Figure:
+    """Mean test accuracy per architecture (rows) and task (columns) as a heatmap.
+
+    ``accuracy`` is the run's ``accuracy.csv`` (one row per task x architecture with its
+    ``mean``); rows and columns in order of first appearance, cells annotated with two
+    decimals on a 0..1 colour scale, NaN cells blank. The height grows with the number of
+    architectures so that every label stays legible.
+    """
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    archs = list(pd.unique(accuracy["architecture"]))
+    tasks = list(pd.unique(accuracy["task"]))
+    mean = accuracy.assign(mean=pd.to_numeric(accuracy["mean"], errors="coerce"))
+    grid = (mean.groupby(["architecture", "task"], sort=False)["mean"].mean().unstack()
+            .reindex(index=archs, columns=tasks).astype(np.float64))
+    fig = Figure(figsize=(max(4.0, 0.75 * len(tasks) + 3.5), max(2.5, 0.3 * len(archs) + 1.6)),
+                 layout="constrained")
+    ax = fig.subplots()
+    if grid.size:
+        sns.heatmap(grid, vmin=0.0, vmax=1.0, cmap="viridis", annot=True, fmt=".2f",
+                    annot_kws={"fontsize": 8}, linewidths=0.5, xticklabels=True,
+                    yticklabels=True, cbar_kws={"label": "accuracy"}, ax=ax)
+        ax.tick_params(axis="x", labelrotation=45 if len(tasks) > 4 else 0)
+        ax.tick_params(axis="y", labelrotation=0)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("task")
+    ax.set_ylabel("architecture")
+    ax.set_title("test accuracy (mean over folds)")
+    return fig
+
+
 def _dodge(archs: list) -> tuple[dict, float, dict]:
     """Colour, dodge width and x offset of each architecture (seaborn's dodge: the hue
     levels share a width of 0.8 around each explainer)."""
@@ -219,6 +316,37 @@ def _mean_and_ci(ax: Any, rows: pd.DataFrame, explainers: list, offset: float, c
         ax.errorbar(x[has_ci], mean[has_ci], yerr=np.vstack([mean - low, high - mean])[:, has_ci],
                     fmt="none", ecolor=color, elinewidth=1.5, capsize=3)
     ax.plot(x, mean, linestyle="none", color=color, **marker)
+
+
+def _mean_curve(ax: Any, rows: pd.DataFrame, color: Any) -> bool:
+    """One architecture's curve: the mean y over folds at each x, and a band (a bar for a
+    single x) for the 95% t-interval where it exists; False if nothing was drawn."""
+    cis = {x: t_interval(y.to_numpy(dtype=np.float64)) for x, y in rows.groupby("x")["y"]}
+    if not cis:
+        return False
+    x = np.array(list(cis), dtype=np.float64)
+    mean, _, low, high = np.array(list(cis.values()), dtype=np.float64).T
+    keep = np.isfinite(mean)
+    if not keep.any():
+        return False
+    x, mean, low, high = x[keep], mean[keep], low[keep], high[keep]
+    has_ci = np.isfinite(low) & np.isfinite(high)
+    if len(x) > 1 and has_ci.any():
+        ax.fill_between(x, np.where(has_ci, low, np.nan), np.where(has_ci, high, np.nan),
+                        color=color, alpha=0.15, linewidth=0)
+    elif has_ci.any():
+        ax.errorbar(x, mean, yerr=np.vstack([mean - low, high - mean]), fmt="none",
+                    ecolor=color, elinewidth=1.5)
+    ax.plot(x, mean, marker="o", markersize=3, color=color)
+    return True
+
+
+def _first_label(rows: pd.DataFrame, column: str, default: str) -> str:
+    """The first non-empty ``column`` value of ``rows`` (an axis label), else ``default``."""
+    if column not in rows:
+        return default
+    labels = [str(v) for v in rows[column] if isinstance(v, str) and v.strip()]
+    return labels[0] if labels else default
 
 
 def _palette(n: int) -> list:

@@ -13,6 +13,8 @@ LEADERBOARD_COLUMNS = [
     "accuracy_mean", "gate_passed_all", "status", "rank",
 ]
 FAILURE_COLUMNS = [*KEYS, "status", "error", "n_folds"]
+ACCURACY_COLUMNS = ["task", "architecture", "mean", "std", "ci95_low", "ci95_high", "n_folds",
+                    "n_failed", "gate", "gate_passed_all"]
 #: the groups within which explainers are ranked
 RANK_GROUP = ["task", "architecture", "metric"]
 
@@ -165,3 +167,26 @@ def failure_summary(scores: pd.DataFrame) -> pd.DataFrame:
     table = (bad.groupby([*KEYS, "status", "error"], sort=False, dropna=False)
              .size().rename("n_folds").reset_index())
     return _ordered(table[FAILURE_COLUMNS], [*KEYS, "status"], scores)
+
+
+def accuracy_summary(models: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy per task x architecture over folds (or repeats), as in the leaderboard.
+
+    ``models`` has one row per trained model: ``task, architecture, fold, accuracy, status``
+    and ``gate``. ``mean``/``std``/95% t-interval over the models with status ``ok``
+    (``n_folds``); ``n_failed`` counts the others; ``gate_passed_all`` is True when every
+    fold's model reached the gate.
+    """
+    if models.empty:
+        return pd.DataFrame(columns=ACCURACY_COLUMNS)
+    rows = []
+    for (task, arch), group in models.groupby(["task", "architecture"], sort=False):
+        ok = group["status"] == "ok"
+        acc = pd.to_numeric(group.loc[ok, "accuracy"], errors="coerce").to_numpy(np.float64)
+        mean, std, low, high = t_interval(acc)
+        gate = float(group["gate"].iloc[0])
+        rows.append({"task": task, "architecture": arch, "mean": mean, "std": std,
+                     "ci95_low": low, "ci95_high": high, "n_folds": int(np.isfinite(acc).sum()),
+                     "n_failed": int((~ok).sum()), "gate": gate,
+                     "gate_passed_all": bool(ok.all() and (acc >= gate).all())})
+    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)

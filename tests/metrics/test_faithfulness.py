@@ -167,3 +167,182 @@ def test_restores_training_mode_and_needs_the_model():
     data = make_data()
     assert Deletion().not_applicable(data) is None
     assert "step blocks" in Deletion(granularity="block").not_applicable(data)
+
+
+# --- levels -------------------------------------------------------------------------------
+
+
+def _gru_case():
+    torch.manual_seed(0)
+    model = ARCHITECTURES.get("gru")(InputSpec(5, 3, (3,), 3), hidden=6).eval()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 5, 3)).astype(np.float32)
+    return model, X, rng.integers(0, 3, 10), rng.normal(size=X.shape)
+
+
+@pytest.mark.parametrize("levels", [[0, 2, 5], [1, 3], [4], [0, 1, 2, 3, 4, 5]])
+def test_levels_select_columns_of_the_full_curve(levels):
+    model, X, y, rel = _gru_case()
+    full = deletion_curves(model, X, y, rel, baseline=0.3)
+    part = deletion_curves(model, X, y, rel, baseline=0.3, levels=levels)
+    np.testing.assert_array_equal(part.k, levels)
+    np.testing.assert_allclose(part.logits, full.logits[:, levels], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(part.correct, full.correct[:, levels])
+    np.testing.assert_allclose(part.fraction, np.asarray(levels) / 5)
+    assert part.n_total == full.n_total == 5
+    assert part.complete == (len(levels) == 6)
+
+
+def test_levels_chunking_does_not_change_results():
+    model, X, y, rel = _gru_case()
+    runs = [deletion_curves(model, X, y, rel, levels=[0, 1, 4], batch_size=b)
+            for b in (1, 7, 1000)]
+    for other in runs[1:]:  # identical up to float32 batching noise
+        np.testing.assert_allclose(other.logits, runs[0].logits, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(other.correct, runs[0].correct)
+    counter = StepSum(0)
+    data = make_data(n=10, t=5, d=1)
+    deletion_curves(counter, data.X, data.y, np.ones((10, 5, 1)), levels=[0, 1, 4], batch_size=12)
+    assert counter.calls == [12, 12, 6]  # 4 samples x 3 levels per pass
+
+
+@pytest.mark.parametrize("levels", [[2, 1], [1, 1], [0, 6], [-1, 2], [], [0.5], [[0, 1]]])
+def test_levels_are_validated(levels):
+    data = make_data(n=2, t=5, d=1)
+    with pytest.raises(ValueError, match=r"0\.\.5"):
+        deletion_curves(StepSum(0), data.X, data.y, np.ones((2, 5, 1)), levels=levels)
+
+
+def test_deletion_area_needs_every_level():
+    model, X, y, rel = _gru_case()
+    full = deletion_curves(model, X, y, rel)
+    assert full.levels is None and full.n_units == 5 and full.complete
+    explicit = deletion_curves(model, X, y, rel, levels=range(6))
+    np.testing.assert_allclose(deletion_area(explicit), deletion_area(full))
+    with pytest.raises(ValueError, match="every level"):
+        deletion_area(deletion_curves(model, X, y, rel, levels=[0, 1, 2]))
+    with pytest.raises(ValueError, match="k = 0"):
+        _ = deletion_curves(model, X, y, rel, levels=[1, 2]).drops
+
+
+# --- time_analysis ------------------------------------------------------------------------
+
+# StepSum(2) on T = 6 steps: logit 0 = sum of step 2 (> 1 -> class 0), logit 1 = 1.
+TA_STEP2 = np.array([2, 2, 2, 0, 0, 2, 0.5, 2]) / 2  # per-value, two values per step
+TA_Y = np.array([0, 0, 0, 1, 0, 1, 1, 0])
+TA_CLEAN = np.array([1, 1, 1, 1, 0, 0, 1, 1])  # predictions [0, 0, 0, 1, 1, 0, 1, 0]
+TA_ZEROED = TA_Y == 1  # step 2 zeroed: logit 0 = 0 < 1, class 1 everywhere
+
+
+def _ta_data() -> TaskData:
+    x = np.random.default_rng(1).normal(size=(8, 6, 2)).astype(np.float32)
+    x[:, 2] = TA_STEP2[:, None]
+    return TaskData("toy", x, TA_Y.copy(), InputSpec(6, 2, (2,), 2), None, None)
+
+
+def _ta_relevance(step2: float) -> np.ndarray:
+    rel = np.random.default_rng(2).uniform(0, 1, size=(8, 6, 2))
+    rel[:, 2] = step2
+    return rel
+
+
+def test_time_analysis_registered():
+    import rnnxbench  # noqa: F401
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    assert "time_analysis" in METRICS.names() and METRICS.get("time_analysis") is TimeAnalysis
+    m = TimeAnalysis()
+    assert m.higher_is_better is False and not m.requires_ground_truth
+    assert m.granularity == "step" and m.curve_y == "accuracy"
+    assert m.curve_x == "erased steps (fraction of T)" and m.fractions == [0.05, 0.1, 0.2, 0.5]
+    assert TimeAnalysis(ks=[1, 5, 10]).curve_x == "erased steps"
+    assert m.not_applicable(_ta_data()) is None
+
+
+def test_time_analysis_known_answer():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    data, ks = _ta_data(), [1, 2, 3, 5, 6]
+    assert TA_CLEAN.mean() == 0.75 and TA_ZEROED.mean() == 0.375
+    metric = TimeAnalysis(ks=ks)
+    # step 2 ranked first: erased from k = 1 on
+    values, curve = metric.score(_ta_relevance(10.0), data, model=StepSum(2))
+    assert curve == {0: 0.75, 1: 0.375, 2: 0.375, 3: 0.375, 5: 0.375, 6: 0.375}
+    np.testing.assert_array_equal(values, TA_ZEROED)
+    # step 2 ranked last: erased only at k = T
+    values, curve = metric.score(_ta_relevance(-10.0), data, model=StepSum(2))
+    assert curve == {0: 0.75, 1: 0.75, 2: 0.75, 3: 0.75, 5: 0.75, 6: 0.375}
+    np.testing.assert_allclose(values, (4 * TA_CLEAN + TA_ZEROED) / 5)
+    assert values.mean() == pytest.approx(np.mean([curve[k] for k in ks]))
+    np.testing.assert_array_equal(metric(_ta_relevance(-10.0), data, model=StepSum(2)), values)
+
+
+def test_time_analysis_fractions_and_levels_evaluated():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    data, model = _ta_data(), StepSum(2)
+    metric = TimeAnalysis(fractions=[0.05, 0.25, 0.5, 1.0], batch_size=1000)
+    assert metric.steps(6) == [1, 2, 3, 6]  # 0.3 -> at least 1, 1.5 -> 2 (half up)
+    values, curve = metric.score(_ta_relevance(10.0), data, model=model)
+    assert list(curve) == [0.0, 0.05, 0.25, 0.5, 1.0]
+    assert curve[0.0] == 0.75 and curve[0.05] == 0.375
+    assert model.calls == [8 * 5]  # levels 0, 1, 2, 3, 6 only
+    assert values.mean() == pytest.approx(np.mean([v for x, v in curve.items() if x > 0]))
+
+
+def test_time_analysis_ks_fractions_mapping():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    assert TimeAnalysis().steps(427) == [21, 43, 85, 214]
+    assert TimeAnalysis().steps(24) == [1, 2, 5, 12]
+    assert TimeAnalysis().steps(3) == [1, 1, 1, 2]
+    assert TimeAnalysis(ks=[1, 5, 10]).steps(24) == [1, 5, 10]
+    assert TimeAnalysis(ks=[1, 5, 10]).steps(6) == [1, 5, 6]  # clipped to T
+    # duplicates after mapping keep one curve point (and one score term) per option value
+    values, curve = TimeAnalysis(ks=[1, 7, 9]).score(_ta_relevance(-10.0), _ta_data(),
+                                                     model=StepSum(2))
+    assert curve == {0: 0.75, 1: 0.75, 7: 0.375, 9: 0.375}
+    np.testing.assert_allclose(values, (TA_CLEAN + 2 * TA_ZEROED) / 3)
+
+
+def test_time_analysis_constant_relevance_random_seeded():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    n = 600
+    x = np.ones((n, 6, 1), np.float32) * 2
+    data = TaskData("toy", x, np.zeros(n, np.int64), InputSpec(6, 1, (1,), 2), None, None)
+    const = np.ones((n, 6, 1))
+    run = TimeAnalysis(ks=[3], seed=5)
+    values, curve = run.score(const, data, model=StepSum(2))
+    np.testing.assert_array_equal(values, run(const, data, model=StepSum(2)))
+    assert set(values) == {0.0, 1.0} and curve[0] == 1.0
+    assert abs(curve[3] - 0.5) < 0.07  # step 2 is among 3 of 6 random steps half the time
+    assert not np.array_equal(values, TimeAnalysis(ks=[3], seed=6)(const, data, model=StepSum(2)))
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"ks": [1], "fractions": [0.1]}, "not both"),
+    ({"ks": []}, "empty"),
+    ({"fractions": []}, "empty"),
+    ({"ks": [1, -5]}, "positive integers"),
+    ({"ks": [0, 1]}, "positive integers"),
+    ({"ks": [1.5]}, "positive integers"),
+    ({"ks": [2, 2]}, "duplicates"),
+    ({"fractions": [0.0]}, r"\(0, 1\]"),
+    ({"fractions": [0.5, 1.5]}, r"\(0, 1\]"),
+    ({"fractions": [-0.1]}, r"\(0, 1\]"),
+    ({"fractions": [True]}, r"\(0, 1\]"),
+    ({"ks": [[1]]}, "positive integers"),
+])
+def test_time_analysis_option_validation(options, match):
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    with pytest.raises(ValueError, match=match):
+        TimeAnalysis(**options)
+
+
+def test_time_analysis_needs_the_model():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    with pytest.raises(ValueError, match="time_analysis needs the model"):
+        TimeAnalysis()(_ta_relevance(1.0), _ta_data())

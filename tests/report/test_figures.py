@@ -149,3 +149,105 @@ def test_step_profile_figure_has_a_panel_per_explainer_and_a_uniform_line():
     line = visible[0].get_lines()
     assert np.allclose(line[0].get_ydata(), [0.1, 0.2, 0.7])  # shallow's mean over folds
     assert np.allclose(line[-1].get_ydata(), 1 / 3)  # the uniform share
+
+
+X_LABEL, Y_LABEL = "erased steps (fraction of T)", "accuracy"
+
+
+def curve_rows(n_folds=3, xs=(0.0, 0.1, 0.5), seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = [{"task": task, "architecture": arch, "explainer": explainer,
+             "metric": "time_analysis", "fold": fold, "x": x, "y": rng.uniform(0.4, 1.0),
+             "x_label": X_LABEL, "y_label": Y_LABEL}
+            for task in ("maj", "fmaj") for arch in ("shallow", "deep", "gru")
+            for explainer in ("sa", "lrp", "ig", "gb") for fold in range(n_folds) for x in xs]
+    return pd.DataFrame(rows)
+
+
+def test_curves_figure_means_intervals_panels_and_labels(tmp_path):
+    from rnnxbench.report.figures import curves_figure, plot_curves
+    from rnnxbench.report.tables import t_interval
+
+    curves = curve_rows()
+    # lrp has no rows for gru; one NaN y is ignored
+    curves = curves[~((curves["explainer"] == "lrp") & (curves["architecture"] == "gru"))]
+    nan_at = curves.index[(curves["task"] == "maj") & (curves["architecture"] == "shallow")
+                          & (curves["explainer"] == "sa")][0]
+    curves = curves.copy()
+    curves.loc[nan_at, "y"] = np.nan
+    fig = curves_figure(curves, "maj", "time_analysis")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["sa", "lrp", "ig", "gb"]
+    assert [len(ax.get_lines()) for ax in panels] == [3, 2, 3, 3]
+    assert [len(ax.collections) for ax in panels] == [3, 2, 3, 3]  # one band per line
+    assert fig.get_suptitle().startswith("maj: time_analysis")
+    assert {ax.get_xlabel() for ax in panels[-3:]} == {X_LABEL}
+    assert panels[0].get_ylabel() == Y_LABEL and panels[3].get_ylabel() == Y_LABEL
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["shallow", "deep", "gru"]
+
+    sub = curves[(curves["task"] == "maj") & (curves["explainer"] == "sa")
+                 & (curves["architecture"] == "shallow")]
+    expected = sub.groupby("x")["y"].mean()  # skips the NaN
+    line = panels[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [0.0, 0.1, 0.5])
+    np.testing.assert_allclose(line.get_ydata(), expected.to_numpy())
+    band = panels[0].collections[0].get_paths()[0].vertices[:, 1]
+    _, _, low, high = t_interval(sub.loc[sub["x"] == 0.5, "y"].to_numpy())
+    assert band.min() <= low + 1e-9 and np.isclose(band, high).any()
+    # the same architecture has the same colour in every panel
+    assert panels[0].get_lines()[2].get_color() == panels[2].get_lines()[2].get_color()
+
+    path = plot_curves(curves, tmp_path / "c" / "time_analysis_curve_maj.png", "maj",
+                       "time_analysis")
+    assert path.read_bytes().startswith(PNG_MAGIC) and path.stat().st_size > 5000
+
+
+def test_curves_figure_single_fold_single_x_and_missing_names(tmp_path):
+    from rnnxbench.report.figures import curves_figure, plot_curves
+
+    one = curve_rows(n_folds=1, xs=(0.2,))
+    fig = curves_figure(one, "fmaj", "time_analysis")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert all(len(ax.get_lines()) == 3 and not ax.collections for ax in panels)
+    assert all(len(line.get_ydata()) == 1 for ax in panels for line in ax.get_lines())
+    # a single x with two folds gets a bar rather than a (flat) band
+    two = curve_rows(n_folds=2, xs=(0.2,))
+    panels = [ax for ax in curves_figure(two, "maj", "time_analysis").axes
+              if ax.get_visible()]
+    assert all(len(ax.collections) == 3 for ax in panels)
+    assert plot_curves(one, tmp_path / "one.png", "fmaj", "time_analysis").stat().st_size > 0
+
+    with pytest.raises(ValueError, match=r"tasks: \['maj', 'fmaj'\]"):
+        curves_figure(one, "absent", "time_analysis")
+    with pytest.raises(ValueError, match=r"metrics: \['time_analysis'\]"):
+        curves_figure(one, "maj", "absent")
+
+
+def test_accuracy_figure_is_a_heatmap_of_the_means(tmp_path):
+    from rnnxbench.report.figures import accuracy_figure, plot_accuracy
+
+    archs = ["shallow", "deep", "gru"]
+    tasks = ["maj", "ECG200"]
+    rows = [{"task": t, "architecture": a, "mean": 0.5 + 0.1 * i + 0.01 * j, "std": 0.01,
+             "ci95_low": np.nan, "ci95_high": np.nan, "n_folds": 3, "n_failed": 0,
+             "gate": 0.9, "gate_passed_all": True}
+            for j, t in enumerate(tasks) for i, a in enumerate(archs)]
+    accuracy = pd.DataFrame(rows)
+    accuracy.loc[(accuracy["task"] == "ECG200") & (accuracy["architecture"] == "deep"),
+                 "mean"] = np.nan
+    fig = accuracy_figure(accuracy)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 2  # the heatmap and its colour bar
+    assert ax.get_title() == "test accuracy (mean over folds)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == archs
+    assert [t.get_text() for t in ax.get_xticklabels()] == tasks
+    # row-major over the cells, the NaN cell is left blank
+    assert [t.get_text() for t in ax.texts] == ["0.50", "0.51", "0.60", "0.70", "0.71"]
+    assert ax.collections[0].get_clim() == (0.0, 1.0)
+
+    many = pd.DataFrame([{"task": "maj", "architecture": f"a{i}", "mean": 0.9}
+                         for i in range(27)])
+    assert accuracy_figure(many).get_figheight() >= 0.3 * 27
+    assert fig.get_figheight() < accuracy_figure(many).get_figheight()
+    path = plot_accuracy(accuracy, tmp_path / "acc" / "accuracy.png")
+    assert path.read_bytes().startswith(PNG_MAGIC) and path.stat().st_size > 5000
