@@ -43,19 +43,31 @@ def aeon_data_dir() -> Path:
     return Path(aeon.datasets.__file__).resolve().parent / "data"
 
 
+def _is_classification(path: Path) -> bool:
+    """Whether a .ts file's header declares class labels (not regression targets)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.lower().startswith("@classlabel"):
+                return line.split()[1].lower() == "true"
+            if line.lower().startswith("@data"):
+                break
+    return False
+
+
 def bundled_sets() -> list[str]:
     """Classification sets with both splits bundled in aeon (names as in the archive)."""
     root = aeon_data_dir()
     return sorted(p.name for p in root.iterdir()
-                  if (p / f"{p.name}_TRAIN.ts").is_file() and (p / f"{p.name}_TEST.ts").is_file())
+                  if (p / f"{p.name}_TRAIN.ts").is_file() and (p / f"{p.name}_TEST.ts").is_file()
+                  and _is_classification(p / f"{p.name}_TRAIN.ts"))
 
 
 def _ts_files(dataset: str, source: str, data_dir: str | None) -> tuple[Path, Path]:
     if source == "aeon":
         folder = aeon_data_dir() / dataset
-        if not (folder / f"{dataset}_TRAIN.ts").is_file():
+        if dataset not in bundled_sets():
             raise DataUnavailable(
-                f"UCR/UEA set {dataset!r} is not bundled with aeon (bundled: "
+                f"UCR/UEA classification set {dataset!r} is not bundled with aeon (bundled: "
                 f"{', '.join(bundled_sets())}); put {dataset}_TRAIN.ts and {dataset}_TEST.ts "
                 f"in <data_dir>/{dataset}/ and use source = \"ts\"")
         return folder / f"{dataset}_TRAIN.ts", folder / f"{dataset}_TEST.ts"
@@ -113,6 +125,9 @@ class UCRTask(Task):
         if source not in SOURCES:
             raise ValueError(f"ucr source must be one of {', '.join(SOURCES)}, got {source!r}")
         train_file, test_file = _ts_files(self.dataset, source, data_dir)
+        if not _is_classification(train_file):
+            raise ValueError(f"{train_file} holds a regression set (no @classLabel true): "
+                             "the ucr task classifies")
         rng = np.random.default_rng(seed)
         parts = []
         for path in (train_file, test_file):

@@ -88,6 +88,17 @@ def test_bad_input_names_the_choices(tmp_path):
         UCRTask(dataset="Adiac").build("aeon")
     with pytest.raises(DataUnavailable, match="Adiac_TRAIN.ts"):
         UCRTask(dataset="Adiac").build("ts", data_dir=str(tmp_path))
+    # aeon also ships regression sets: not offered, and refused from files
+    assert "Covid3Month" not in bundled_sets() and "CardanoSentiment" not in bundled_sets()
+    with pytest.raises(DataUnavailable, match="classification set 'Covid3Month'"):
+        UCRTask(dataset="Covid3Month").build("aeon")
+    from rnnxbench.tasks.ucr import aeon_data_dir
+
+    for part in ("TRAIN", "TEST"):
+        src = aeon_data_dir() / "Covid3Month" / f"Covid3Month_{part}.ts"
+        (tmp_path / f"Covid_{part}.ts").write_text(src.read_text())
+    with pytest.raises(ValueError, match="regression set"):
+        UCRTask(dataset="Covid").build("ts", data_dir=str(tmp_path))
 
 
 def test_ts_source_reads_archive_files_from_the_data_folder(tmp_path):
