@@ -137,17 +137,13 @@ def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
     folds' min-max band. A dashed line marks the uniform share 1/T.
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
 
     rows = profile[profile["task"] == task]
     explainers = list(pd.unique(rows["explainer"])) or ["(no data)"]
     archs = list(pd.unique(rows["architecture"]))
     colors = dict(zip(archs, _palette(len(archs)), strict=False))
-    n_cols = min(4, len(explainers))
-    n_rows = -(-len(explainers) // n_cols)
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(3.4 * n_cols + 2, 2.6 * n_rows + 0.6), layout="constrained")
-        axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
+        fig, axes, n_cols = _panel_grid(len(explainers), 4, (3.4, 2.6), (2, 0.6))
         for ax, explainer in zip(axes, explainers, strict=False):
             sub = rows[rows["explainer"] == explainer]
             for arch in archs:
@@ -164,8 +160,6 @@ def step_profile_figure(profile: pd.DataFrame, task: str) -> Figure:
                 ax.axhline(1 / sub["step"].nunique(), color="0.4", linestyle="--",
                            linewidth=0.8)
             ax.set_title(str(explainer))
-        for ax in axes[len(explainers):]:
-            ax.set_visible(False)
         for ax in axes[-n_cols:]:
             ax.set_xlabel("time step")
         for ax in axes[::n_cols]:
@@ -193,7 +187,6 @@ def curves_figure(curves: pd.DataFrame, task: str, metric: str) -> Figure:
     ``curves``. Raises ValueError if ``task`` or ``metric`` has no rows.
     """
     import seaborn as sns
-    from matplotlib.figure import Figure
 
     if not (curves["task"] == task).any():
         raise ValueError(f"no curves for task {task!r}; tasks: {list(pd.unique(curves['task']))}")
@@ -209,11 +202,8 @@ def curves_figure(curves: pd.DataFrame, task: str, metric: str) -> Figure:
     colors = dict(zip(archs, _palette(len(archs)), strict=False))
     finite = rows[np.isfinite(rows["y"].to_numpy(dtype=np.float64))]
     shown = [a for a in archs if a in set(finite["architecture"])]
-    n_cols = min(3, len(explainers))
-    n_rows = -(-len(explainers) // n_cols)
     with sns.axes_style("whitegrid"):
-        fig = Figure(figsize=(3.6 * n_cols + 2, 2.8 * n_rows + 0.7), layout="constrained")
-        axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
+        fig, axes, n_cols = _panel_grid(len(explainers), 3, (3.6, 2.8), (2, 0.7))
         for ax, explainer in zip(axes, explainers, strict=False):
             sub = rows[rows["explainer"] == explainer]
             drawn = False
@@ -222,8 +212,6 @@ def curves_figure(curves: pd.DataFrame, task: str, metric: str) -> Figure:
             if not drawn:
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
             ax.set_title(str(explainer))
-        for ax in axes[len(explainers):]:
-            ax.set_visible(False)
         for i, ax in enumerate(axes[:len(explainers)]):
             if i + n_cols >= len(explainers):  # lowest visible panel of its column
                 ax.xaxis.set_tick_params(labelbottom=True)
@@ -271,6 +259,23 @@ def accuracy_figure(accuracy: pd.DataFrame) -> Figure:
     ax.set_ylabel("architecture")
     ax.set_title("test accuracy (mean over folds)")
     return fig
+
+
+def _panel_grid(n_panels: int, max_cols: int, panel: tuple[float, float],
+                margin: tuple[float, float]) -> tuple[Figure, Any, int]:
+    """A constrained Figure of ``n_panels`` shared-axis panels in rows of at most
+    ``max_cols`` (``panel`` inches each, plus ``margin``): ``(fig, flat axes, n_cols)``;
+    the grid's unused panels are hidden."""
+    from matplotlib.figure import Figure
+
+    n_cols = min(max_cols, n_panels)
+    n_rows = -(-n_panels // n_cols)
+    fig = Figure(figsize=(panel[0] * n_cols + margin[0], panel[1] * n_rows + margin[1]),
+                 layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes, n_cols
 
 
 def _dodge(archs: list) -> tuple[dict, float, dict]:
