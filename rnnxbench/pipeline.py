@@ -158,9 +158,12 @@ def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) ->
 
 def _explainer_key(comp: Component, cfg: RunConfig) -> str:
     cls = EXPLAINERS.get(comp.name)
+    deps = getattr(cls, "code_dependencies", None)  # e.g. tsr's base explainer
+    init = {k: v for k, v in comp.options.items() if k != "attribute"}
+    others = deps(init) if callable(deps) else ()
     return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
                         cfg.profile.explain_samples, CACHE_VERSION,
-                        code_version(cls, *RELEVANCE_CODE)])
+                        code_version(cls, *others, *RELEVANCE_CODE)])
 
 
 def _metric_key(comp: Component) -> str:

@@ -31,6 +31,12 @@ class Explainer:
         """Relevance shaped like ``inputs`` (``(N, T, D)``) for class ``target``."""
         raise NotImplementedError
 
+    @classmethod
+    def code_dependencies(cls, options: dict[str, Any]) -> tuple[type, ...]:
+        """Other explainer classes whose code the relevance depends on under ``options``
+        (e.g. a wrapper's base explainer): their source enters the relevance cache key."""
+        return ()
+
 
 def model_properties(model: nn.Module) -> frozenset[str]:
     """Declared properties of a registered architecture; inferred for a plain torch model

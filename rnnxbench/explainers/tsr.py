@@ -65,6 +65,14 @@ class TSR(Explainer):
         self.max_batch = max_batch
 
     @classmethod
+    def code_dependencies(cls, options: dict[str, Any]) -> tuple[type, ...]:
+        """The base explainer (and what it depends on)."""
+        base = explainer_class(options.get("base", "sa"))
+        deps = getattr(base, "code_dependencies", None)
+        nested = deps(options.get("base_options") or {}) if callable(deps) else ()
+        return (base, *nested)
+
+    @classmethod
     def wrap(cls, base: str | type, **options: Any) -> type[TSR]:
         """A TSR class around ``base`` with default ``options``, used like any explainer
         class (``TSR.wrap("ig", base_options={"n_steps": 8})(model).attribute(x, y)``)."""

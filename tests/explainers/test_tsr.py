@@ -134,3 +134,19 @@ def test_base_options_reach_the_base_explainer():
     assert tsr.base.n_steps == 3
     rel = tsr.attribute(torch.randn(2, 6, 3), target=torch.tensor([0, 1]))
     assert rel.shape == (2, 6, 3) and torch.isfinite(rel).all() and (rel >= 0).all()
+
+
+def test_cache_key_follows_the_base_explainers_code(monkeypatch):
+    """A change to the base explainer's code must not serve tsr relevance from the cache."""
+    import rnnxbench.pipeline as pipeline
+    from rnnxbench.config import Component, load_config
+    Saliency = EXPLAINERS.get("sa")
+    assert TSR.code_dependencies({"base": "sa"}) == (Saliency,)
+    cfg = load_config("synthetic", "smoke")
+    tsr, control = Component("tsr", "tsr", {"base": "sa"}), Component("random", "random")
+    before = pipeline._explainer_key(tsr, cfg), pipeline._explainer_key(control, cfg)
+    real = pipeline._module_source_hash
+    monkeypatch.setattr(pipeline, "_module_source_hash", lambda name: "edited" if name ==
+                        Saliency.__module__ else real(name))
+    after = pipeline._explainer_key(tsr, cfg), pipeline._explainer_key(control, cfg)
+    assert after[0] != before[0] and after[1] == before[1]
