@@ -449,10 +449,9 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
     scores = _ordered(pd.DataFrame(rows), cfg)
     profiles, curves = step_profiles(scores), metric_curves(scores)
     scores = scores.drop(columns=["step_profile", "curve"], errors="ignore")
-    models = pd.DataFrame(_accuracy_table(jobs, metas))
-    models["gate"] = [cfg.profile.gate(j.task.id, data[j.task.id].source.split(":")[0])
-                      for j in jobs]
-    accuracy = accuracy_summary(models)
+    model_rows = _accuracy_table(jobs, metas)
+    accuracy = accuracy_summary(pd.DataFrame(model_rows).assign(gate=[
+        cfg.profile.gate(j.task.id, data[j.task.id].source.split(":")[0]) for j in jobs]))
     board = leaderboard(scores)
     failures = failure_summary(scores)
     tests = paired_tests(scores if cfg.baseline else scores.iloc[:0], cfg.baseline, alpha)
@@ -471,7 +470,7 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None, *,
                          f"own: {int((~v.test_split).sum())} train / "
                          f"{int(v.test_split.sum())} test, folds are repeats"}
                      for k, v in data.items()},
-            "model_accuracy": _accuracy_table(jobs, metas), "baseline": cfg.baseline,
+            "model_accuracy": model_rows, "baseline": cfg.baseline,
             "statistics": {"baseline": cfg.baseline, "alpha": alpha,
                            "test": "paired t-test over folds (scipy.stats.ttest_rel), one-sided "
                                    "by higher_is_better, two-sided for descriptive metrics",
