@@ -156,11 +156,15 @@ def train_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str) ->
     return {**meta, "cached": False}
 
 
+def _init_options(comp: Component) -> dict[str, Any]:
+    """An explainer component's constructor options (``attribute`` goes to ``attribute()``)."""
+    return {k: v for k, v in comp.options.items() if k != "attribute"}
+
+
 def _explainer_key(comp: Component, cfg: RunConfig) -> str:
     cls = EXPLAINERS.get(comp.name)
     deps = getattr(cls, "code_dependencies", None)  # e.g. tsr's base explainer
-    init = {k: v for k, v in comp.options.items() if k != "attribute"}
-    others = deps(init) if callable(deps) else ()
+    others = deps(_init_options(comp)) if callable(deps) else ()
     return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
                         cfg.profile.explain_samples, CACHE_VERSION,
                         code_version(cls, *others, *RELEVANCE_CODE)])
@@ -273,9 +277,8 @@ def _score_job(job: ModelJob, data: TaskData, cfg: RunConfig, cache_root: str,
             for met in todo:
                 records.append(record(exp, met, "unsupported", error=reason))
             continue
-        init = {k: v for k, v in exp.options.items() if k != "attribute"}
-        context = metric_context(model, cls, init, test, prof.explain_batch, job.device,
-                                 exp.options.get("attribute", {}),
+        context = metric_context(model, cls, _init_options(exp), test, prof.explain_batch,
+                                 job.device, exp.options.get("attribute", {}),
                                  functools.partial(_initial_model, data, job.architecture))
         start = time.perf_counter()
         try:

@@ -65,12 +65,13 @@ def bundled_sets() -> list[str]:
 def _ts_files(dataset: str, source: str, data_dir: str | None) -> tuple[Path, Path]:
     if source == "aeon":
         folder = aeon_data_dir() / dataset
-        if dataset not in bundled_sets():
+        train, test = folder / f"{dataset}_TRAIN.ts", folder / f"{dataset}_TEST.ts"
+        if not (train.is_file() and test.is_file() and _is_classification(train)):
             raise DataUnavailable(
                 f"UCR/UEA classification set {dataset!r} is not bundled with aeon (bundled: "
                 f"{', '.join(bundled_sets())}); put {dataset}_TRAIN.ts and {dataset}_TEST.ts "
                 f"in <data_dir>/{dataset}/ and use source = \"ts\"")
-        return folder / f"{dataset}_TRAIN.ts", folder / f"{dataset}_TEST.ts"
+        return train, test
     root = resolve_data_dir(data_dir)
     for folder in (root / dataset, root):
         train, test = folder / f"{dataset}_TRAIN.ts", folder / f"{dataset}_TEST.ts"
@@ -138,7 +139,7 @@ class UCRTask(Task):
             parts.append(([series[i] for i in order], labels[order]))
         (train_x, train_y), (test_x, test_y) = parts
         classes = np.unique(np.concatenate([train_y, test_y]))
-        stacked = np.concatenate([x for x in train_x], axis=1)  # (C, sum of lengths)
+        stacked = np.concatenate(train_x, axis=1)  # (C, sum of lengths)
         mean, std = np.nanmean(stacked, axis=1), np.nanstd(stacked, axis=1)
         std = np.where(std > 0, std, 1.0)
         n_steps = max(x.shape[1] for x in train_x + test_x)
