@@ -102,6 +102,20 @@ def train_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def cached_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per cached-run benchmark: the first run, the cached rerun and their ratio."""
+    rows = []
+    for b in data.get("benchmarks", []):
+        info = _info(b)
+        if info.get("kind") == "cached_run":
+            rows.append({"run": f"{info['suite']} suite, {info['profile']} profile, "
+                                f"{info['workers']} workers",
+                         "first_s": info["first_seconds"], "cached_s": b["stats"]["median"],
+                         "ratio": b["stats"]["median"] / info["first_seconds"],
+                         "writing_s": (info.get("cached_timings") or {}).get("write_results")})
+    return rows
+
+
 def table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
     """A markdown table (numbers right-aligned) or a plain fixed-width one."""
     if markdown:
@@ -175,6 +189,14 @@ def render(data: dict[str, Any], markdown: bool = False) -> str:
                   f"{r['n_sequences']} seqs, batch {r['batch_size']}, Adam",
                   f"{r['median_s']:.3f}", f"{r['seq_per_s']:.0f}", f"{r['best_seq_per_s']:.0f}"]
                  for r in train]
+        out.append(table(header, cells, markdown))
+    cached = cached_rows(data)
+    if cached:
+        header = ["Run", "Served from", "First run (s)", "Cached run (s)", "Ratio",
+                  "Writing (s)"]
+        cells = [[r["run"], "the cache", f"{r['first_s']:.1f}", f"{r['cached_s']:.2f}",
+                  f"{r['ratio']:.3f}", "" if r["writing_s"] is None else f"{r['writing_s']:.2f}"]
+                 for r in cached]
         out.append(table(header, cells, markdown))
     if not out:
         return "no rnnxbench benchmarks in this run"

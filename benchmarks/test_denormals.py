@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnxbench.engine.train import _train, train_model
+from rnnxbench.engine.train import train_epochs, train_model
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.ucr import UCRTask
 
@@ -44,6 +44,6 @@ def test_long_series_training(benchmark, arrowhead, run_info, architecture: str,
         return (model, X, y), {"epochs": EPOCHS, "lr": 3e-3, "batch_size": BATCH_SIZE,
                                "seed": 0, "device": "cpu"}
 
-    losses = benchmark.pedantic(train_model if flush else _train, setup=setup, rounds=5,
+    losses = benchmark.pedantic(train_model if flush else train_epochs, setup=setup, rounds=5,
                                 warmup_rounds=1)
     assert len(losses) == EPOCHS

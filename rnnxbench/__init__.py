@@ -5,9 +5,10 @@ pandas DataFrame; ``rnnxbench run --suite maj`` does the same from the shell.
 """
 
 from rnnxbench.explainers.base import Explainer
+from rnnxbench.explaining import explain
+from rnnxbench.harness import RunResult, run, run_suite
 from rnnxbench.metrics.base import Metric
 from rnnxbench.models.base import Architecture
-from rnnxbench.pipeline import RunResult, run, run_suite
 from rnnxbench.registry import (
     ARCHITECTURES,
     EXPLAINERS,
@@ -17,7 +18,6 @@ from rnnxbench.registry import (
     Registry,
     UnknownNameError,
 )
-from rnnxbench.relevance.explain import explain
 from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rnnxbench.config import profile_names, suite_names
@@ -12,12 +13,14 @@ from rnnxbench.engine.device import DEVICE_CHOICES
 from rnnxbench.registry import REGISTRIES, UnknownNameError
 from rnnxbench.tasks.base import DataUnavailable
 
-EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED_ROWS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LIST_KINDS = [*REGISTRIES, "suites", "profiles"]
 
 
 def _names(text: str | None) -> list[str] | None:
-    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+    """A comma-separated selection as a list (``""``: an empty one, which is refused);
+    None when the option was not given (the suite's list)."""
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,10 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="a suite TOML file of your own (instead of --suite)")
     run.add_argument("--profile", help=f"{' | '.join(profile_names())}, or a profile TOML "
                      "file (default: the suite's)")
-    run.add_argument("--tasks", help="comma-separated task ids of the suite to run")
-    run.add_argument("--architectures", help="comma-separated architecture names")
-    run.add_argument("--explainers", help="comma-separated explainer names")
-    run.add_argument("--metrics", help="comma-separated metric names")
+    run.add_argument("--tasks", help="comma-separated task ids of the suite to run (a "
+                     "subset of its [[tasks]])")
+    run.add_argument("--architectures", help="comma-separated architectures to run instead "
+                     "of the suite's (its ids or registered names), or +name[,+name] to add "
+                     "registered ones to the suite's list")
+    run.add_argument("--explainers", help="comma-separated explainers to run instead of the "
+                     "suite's (its ids or registered names), or +name[,+name] to add "
+                     "registered ones to the suite's list (e.g. +gxi)")
+    run.add_argument("--metrics", help="comma-separated metrics to run instead of the "
+                     "suite's (its ids or registered names), or +name[,+name] to add "
+                     "registered ones to the suite's list")
     run.add_argument("--workers", type=int, default=0,
                      help="parallel jobs (0: one per CPU core; results do not depend on it)")
     run.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES}")
@@ -48,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: the suite's baseline, else the first architecture)")
     run.add_argument("--alpha", type=float, default=0.05,
                      help="significance level of the Holm-corrected tests (default 0.05)")
+    run.add_argument("--job-timeout", type=float, metavar="SECONDS",
+                     help="time limit of one training or scoring job; a job past it becomes "
+                     "failed rows and the run goes on (default: none)")
 
     lst = sub.add_parser("list", help="list registered components with a description")
     lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
@@ -113,16 +126,22 @@ def cmd_list(kind: str | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from rnnxbench.pipeline import run_suite
+    from rnnxbench.harness import run_suite
+    from rnnxbench.harness.run import RUN_PARAMETERS
+    from rnnxbench.validate import validate_params
 
+    flags = {f"--{name.replace('_', '-')}": name for name in RUN_PARAMETERS}
+    validate_params({flag: getattr(args, name) for flag, name in flags.items()},
+                    {flag: RUN_PARAMETERS[name] for flag, name in flags.items()},
+                    where="command line")
     result = run_suite(args.suite, args.profile, config=args.config, tasks=_names(args.tasks),
-                 architectures=_names(args.architectures),
-                 explainers=_names(args.explainers), metrics=_names(args.metrics),
-                 workers=args.workers, device=args.device, seed=args.seed,
-                 data_dir=args.data_dir, cache_dir=args.cache_dir,
-                 results_dir=args.results_dir, progress=not args.no_progress,
-                 command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
-                 alpha=args.alpha)
+                       architectures=_names(args.architectures),
+                       explainers=_names(args.explainers), metrics=_names(args.metrics),
+                       workers=args.workers, device=args.device, seed=args.seed,
+                       data_dir=args.data_dir, cache_dir=args.cache_dir,
+                       results_dir=args.results_dir, progress=not args.no_progress,
+                       command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
+                       alpha=args.alpha, job_timeout=args.job_timeout)
     board = result.leaderboard
     cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
                         "ci95_high", "n_folds", "rank", "accuracy_mean") if c in board]
@@ -170,9 +189,20 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: object,
+                  **kwargs: object) -> None:
+    print(f"rnnxbench: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():  # warnings as one line each, not source locations
+        warnings.showwarning = _show_warning
+        return _dispatch(args, argv)
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         if args.command == "list":
             if args.task:
@@ -187,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataUnavailable, FileNotFoundError, ValueError) as exc:
         print(f"rnnxbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt as exc:  # RunInterrupted says what is cached
+        print(str(exc) if str(exc) else "interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

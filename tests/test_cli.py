@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from rnnxbench.cli import main
 
@@ -72,6 +73,7 @@ def _install_plugin(root: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_listed_and_scored(tmp_path):
     env = _install_plugin(tmp_path)
     cli = [sys.executable, "-m", "rnnxbench.cli"]
@@ -93,6 +95,7 @@ def test_entry_point_plugin_is_listed_and_scored(tmp_path):
     assert (scores["status"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_failed_rows_give_nonzero_exit_after_writing(tmp_path):
     env = _install_plugin(tmp_path)
     (tmp_path / "my_gxi.py").write_text(textwrap.dedent(PLUGIN).replace(
@@ -135,6 +138,7 @@ def test_bad_baseline_or_alpha_exit_2_with_the_architectures(capsys):
     assert "alpha" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_run_writes_paired_tests_ranks_and_fold_figures(run_dirs, capsys):
     import json
 
@@ -170,10 +174,10 @@ def test_run_writes_paired_tests_ranks_and_fold_figures(run_dirs, capsys):
 
 def test_default_baseline_is_the_suites_else_the_first_architecture(capsys):
     from rnnxbench.config import load_config
-    from rnnxbench.pipeline import _resolve_baseline
+    from rnnxbench.harness.run import resolve_baseline
 
-    assert _resolve_baseline(load_config("digits", "smoke"), None) == "shallow"
-    assert _resolve_baseline(load_config("digits", "smoke"), "deep") == "deep"
+    assert resolve_baseline(load_config("digits", "smoke"), None) == "shallow"
+    assert resolve_baseline(load_config("digits", "smoke"), "deep") == "deep"
     other = load_config("digits", "smoke", architectures=["deep", "lstm"])
-    assert _resolve_baseline(other, None) == "deep"
+    assert resolve_baseline(other, None) == "deep"
     assert "baseline 'shallow' of suite 'digits' is not run" in capsys.readouterr().err

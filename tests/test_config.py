@@ -2,8 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from rnnxbench.config import load_config, package_files, parse_profile, suite_names
+from rnnxbench.config import (
+    Component,
+    check_component,
+    load_config,
+    package_files,
+    parse_profile,
+    suite_names,
+)
 from rnnxbench.registry import UnknownNameError
+from rnnxbench.validate import InvalidParameterError, UnknownParameterError
 
 
 def test_maj_suite_and_profiles_load():
@@ -70,7 +78,8 @@ def test_user_files_copied_and_edited(tmp_path: Path):
 
 
 def test_profile_rejects_unknown_keys_and_bad_folds():
-    with pytest.raises(ValueError, match="unknown keys.*epoch"):
+    with pytest.raises(ValueError, match=r"unknown key 'epoch'; valid choices \(closest "
+                                         r"first\): epochs"):
         parse_profile({"epoch": 3}, "x")
     with pytest.raises(ValueError, match="outside"):
         parse_profile({"folds": [7]}, "x").fold_ids()
@@ -87,7 +96,8 @@ def test_per_architecture_training_settings():
     both = parse_profile({"epochs": 10, "training": {"deep": {"epochs": 4, "lr": 1.0},
                                                      "wide": {"lr": 5e-3}}}, "p")
     assert both.training_for("wide", "deep") == {"epochs": 4, "lr": 5e-3, "batch_size": 50}
-    with pytest.raises(ValueError, match=r"unknown keys \['epoch'\]; valid keys"):
+    with pytest.raises(ValueError, match=r"\[training.deep\]: unknown key 'epoch'; valid "
+                                         r"choices \(closest first\): epochs"):
         parse_profile({"training": {"deep": {"epoch": 3}}}, "p")
     with pytest.raises(ValueError, match=r"\[training.deep\] must be a table"):
         parse_profile({"training": {"deep": 3}}, "p")
@@ -111,7 +121,7 @@ def test_task_scoped_training_settings():
     assert prof.training_for("gru", "gru", "arith-add", "arith")["epochs"] == 40
     assert prof.training_for("lstm", "lstm", "arith-sub", "arith") == {
         "epochs": 30, "lr": 5e-3, "batch_size": 25}
-    with pytest.raises(ValueError, match=r"\[training.arith.gru\] has unknown keys"):
+    with pytest.raises(ValueError, match=r"\[training.arith.gru\]: unknown key 'epoch'"):
         parse_profile({"training": {"arith": {"gru": {"epoch": 3}}}}, "p")
     with pytest.raises(UnknownNameError, match="architecture or task") as info:
         load_config("arith", "smoke", profile_overrides={"training": {"arth": {"epochs": 1}}})
@@ -150,3 +160,198 @@ def package_training(profile: str) -> dict:
     import tomllib
 
     return tomllib.loads(package_files("profiles")[profile].read_text())["training"]
+
+
+# --- validation: every bad input is refused by load_config, before anything is built ---
+
+DIGITS = package_files("suites")["digits"].read_text()
+
+
+def suite_file(tmp_path: Path, old: str, new: str) -> Path:
+    """The digits suite with ``old`` replaced by ``new``, written to ``tmp_path``."""
+    assert old in DIGITS
+    path = tmp_path / "suite.toml"
+    path.write_text(DIGITS.replace(old, new))
+    return path
+
+
+def refused(tmp_path: Path, old: str, new: str, error: type = InvalidParameterError, **kw):
+    """The error load_config raises for the edited digits suite (and says where)."""
+    path = suite_file(tmp_path, old, new)
+    with pytest.raises(error) as info:
+        load_config(config=path, profile="smoke", **kw)
+    assert str(path.resolve()) in str(info.value)
+    return info.value
+
+
+def profile_refused(overrides: dict, error: type = InvalidParameterError):
+    with pytest.raises(error) as info:
+        load_config("digits", "smoke", profile_overrides=overrides)
+    assert "rnnxbench/profiles/smoke.toml" in str(info.value)
+    return info.value
+
+
+def test_unknown_explainer_option(tmp_path: Path):
+    err = refused(tmp_path, '"sa", "gb"', '"sa", {name = "ig", n_stepz = 8}, "gb"',
+                  UnknownParameterError)
+    assert 'explainers[1] {name = "ig", n_stepz = 8}: unknown option \'n_stepz\'' in str(err)
+    assert err.choices[0] == "n_steps" and isinstance(err, UnknownNameError)
+
+
+def test_unknown_metric_option(tmp_path: Path):
+    err = refused(tmp_path, '"relevance_mass"', '{name = "relevance_mass", keep_negatve = true}',
+                  UnknownParameterError)
+    assert "metrics[1] {name = \"relevance_mass\", keep_negatve = true}: unknown option " \
+           "'keep_negatve'; there are none (it takes no options)" in str(err)
+    err = refused(tmp_path, '"cosine"', '{name = "cosine", keep_negatve = true}',
+                  UnknownParameterError)
+    assert err.choices == ["keep_negative"]
+
+
+def test_unknown_task_option(tmp_path: Path):
+    err = refused(tmp_path, "n_steps = 12", "n_step = 12", UnknownParameterError)
+    assert "tasks[0] (id 'digits-maj'): unknown option 'n_step'" in str(err)
+    assert err.choices[0] == "n_steps"
+    err = refused(tmp_path, 'source = "digits"', 'source = "digit"', UnknownParameterError)
+    assert "unknown source 'digit'" in str(err) and err.choices[0] == "digits"
+
+
+def test_unknown_architecture_option(tmp_path: Path):
+    err = refused(tmp_path, '["shallow", "deep"]', '["shallow", {name = "deep", dropuot = 0.1}]',
+                  UnknownParameterError)
+    assert "architectures[1] {name = \"deep\", dropuot = 0.1}: unknown option 'dropuot'" \
+        in str(err)
+    assert err.choices[0] == "dropout"
+
+
+def test_misspelled_suite_key(tmp_path: Path):
+    err = refused(tmp_path, "explainers = [", "explainer = [", UnknownParameterError)
+    assert "unknown suite key 'explainer'" in str(err) and err.choices[0] == "explainers"
+    err = refused(tmp_path, 'baseline = "shallow"', 'baseline = "shalow"',
+                  UnknownParameterError)
+    assert "unknown baseline architecture 'shalow'" in str(err) and err.choices[0] == "shallow"
+
+
+def test_wrong_types(tmp_path: Path):
+    err = refused(tmp_path, '"sa", "gb"', '"sa", {name = "ig", n_steps = "8"}, "gb"')
+    assert "n_steps = '8' has the wrong type (str); valid: an int in [1, inf)" in str(err)
+    err = profile_refused({"epochs": "ten"})
+    assert str(err) == ("rnnxbench/profiles/smoke.toml (with profile_overrides): epochs = "
+                        "'ten' has the wrong type (str); valid: an int in [1, inf)")
+    err = profile_refused({"gates": {"default": "high"}})
+    assert "[gates]: default = 'high' has the wrong type (str); valid: a float in [0.0, 1.0]" \
+        in str(err)
+    err = profile_refused({"gates": {"digits-maj": {"sklearn-digits": "high"}}})
+    assert "[gates.digits-maj]: sklearn-digits = 'high' has the wrong type" in str(err)
+    err = profile_refused({"training": {"deep": {"lr": "fast"}}})
+    assert "[training.deep]: lr = 'fast' has the wrong type (str)" in str(err)
+
+
+@pytest.mark.parametrize(("overrides", "text"), [
+    ({"epochs": 0}, "epochs = 0 is out of range; valid: an int in [1, inf)"),
+    ({"epochs": -3}, "epochs = -3 is out of range"),
+    ({"training": {"deep": {"epochs": 0}}}, "[training.deep]: epochs = 0 is out of range"),
+    ({"training": {"digits-maj": {"deep": {"batch_size": 0}}}},
+     "[training.digits-maj.deep]: batch_size = 0 is out of range"),
+    ({"n_folds": 1}, "n_folds = 1 is out of range; valid: an int in [2, inf)"),
+    ({"lr": 0}, "lr = 0 is out of range; valid: a float in (0, inf)"),
+    ({"lr": -1e-3}, "lr = -0.001 is out of range"),
+    ({"batch_size": 0}, "batch_size = 0 is out of range; valid: an int in [1, inf)"),
+    ({"explain_samples": -1}, "explain_samples = -1 is out of range; valid: an int in [0, inf)"),
+    ({"folds": [0, 7]}, "folds [7] outside 0..6 (n_folds = 7)"),
+    ({"folds": [0, 0]}, "folds = [0, 0] is not valid; valid: a list of 1 or more unique"),
+    ({"folds": [-1]}, "folds = [-1] is not valid"),
+    ({"gates": {"digits-maj": 1.5}}, "[gates]: digits-maj = 1.5 is out of range"),
+])
+def test_values_out_of_range(overrides: dict, text: str):
+    assert text in str(profile_refused(overrides))
+
+
+def test_out_of_range_component_options(tmp_path: Path):
+    err = refused(tmp_path, '"sa", "gb"', '"sa", {name = "ig", n_steps = 0}, "gb"')
+    assert "n_steps = 0 is out of range" in str(err)
+    err = refused(tmp_path, '"lrp",', '{name = "lrp", alpha = 2.0},')
+    assert "alpha - beta = 1" in str(err)
+    err = refused(tmp_path, '"relevance_mass"', '{name = "deletion", granularity = "blok"}')
+    assert "valid choices (closest first): 'block', 'step'" in str(err)
+    err = refused(tmp_path, '"lrp",', '{name = "tsr", base = "ig", base_options = {n_stepz = 3}},')
+    assert "base_options for base 'ig': unknown option 'n_stepz'" in str(err)
+    assert err.choices[0] == "n_steps"
+    err = refused(tmp_path, '"lrp",', '{name = "lrp", attribute = {foo = 1}},')
+    assert "unknown attribute() option 'foo'" in str(err)
+
+
+def test_empty_selections_are_refused():
+    for kind in ("tasks", "architectures", "explainers", "metrics"):
+        with pytest.raises(InvalidParameterError, match=f"--{kind}: empty selection: it names "
+                                                        f"no {kind[:-1]}; valid choices: ") as info:
+            load_config("digits", "smoke", **{kind: []})
+        assert info.value.choices
+    with pytest.raises(InvalidParameterError, match="valid choices: sa, gb, lrp"):
+        load_config("digits", "smoke", explainers=[])
+    with pytest.raises(InvalidParameterError, match="must be a list of names"):
+        load_config("digits", "smoke", explainers="sa")
+
+
+def test_an_empty_suite_list_is_refused(tmp_path: Path):
+    err = refused(tmp_path, 'metrics = ["cosine", "relevance_mass"]', "metrics = []")
+    assert "the suite has no metrics; valid choices: " in str(err) and "cosine" in err.choices
+
+
+def test_duplicate_components_are_refused(tmp_path: Path):
+    err = refused(tmp_path, '["shallow", "deep"]', '["deep", "deep"]')
+    assert "architectures[1] \"deep\": architecture id 'deep' is used twice (also " \
+           "architectures[0])" in str(err)
+    err = refused(tmp_path, '"lrp",', '"lrp", {name = "lrp"},')
+    assert "explainer id 'lrp' is used twice" in str(err)
+    for kind, names in (("architectures", ["deep", "deep"]), ("explainers", ["+ig", "+ig"]),
+                        ("tasks", ["digits-maj", "digits-maj"])):
+        with pytest.raises(InvalidParameterError, match=f"--{kind}: .* is selected twice"):
+            load_config("digits", "smoke", **{kind: names})
+
+
+def test_plus_names_add_to_the_suites_list():
+    suite = [e.id for e in load_config("digits", "smoke").explainers]
+    cfg = load_config("digits", "smoke", explainers=["+ig", "+input_x_gradient"])
+    assert [e.id for e in cfg.explainers] == [*suite, "ig", "input_x_gradient"]
+    # a name already in the suite's list is kept once (a no-op)
+    assert load_config("digits", "smoke", explainers=["+sa"]).explainers == \
+        load_config("digits", "smoke").explainers
+    assert [a.id for a in load_config("digits", "smoke", architectures=["+gru"])
+            .architectures] == ["shallow", "deep", "gru"]
+    with pytest.raises(InvalidParameterError, match=r"--explainers: mixes added names \(\+ig\) "
+                                                    r"and plain names \(sa\)"):
+        load_config("digits", "smoke", explainers=["sa", "+ig"])
+    with pytest.raises(UnknownParameterError) as info:
+        load_config("digits", "smoke", metrics=["+cosin"])
+    assert info.value.choices[0] == "cosine"
+    with pytest.raises(InvalidParameterError, match="tasks are chosen from the suite's"):
+        load_config("digits", "smoke", tasks=["+digits-maj"])
+
+
+def test_plugin_options_come_from_its_signature():
+    from rnnxbench.explainers.base import Explainer
+    from rnnxbench.registry import EXPLAINERS
+
+    class Mine(Explainer):
+        def __init__(self, model, *, scale=1.0, **options):
+            super().__init__(model, **options)
+
+    class Captumlike:
+        def __init__(self, forward_func, **kwargs):
+            pass
+
+    with EXPLAINERS.override("mine", Mine), EXPLAINERS.override("foreign", Captumlike):
+        load_config("digits", "smoke", explainers=["mine", "foreign"])
+        with pytest.raises(UnknownParameterError) as info:
+            check_component("explainer", Component("m", "mine", {"scal": 2}), "here")
+        assert info.value.choices == ["scale"]
+        check_component("explainer", Component("f", "foreign", {"anything": 2}), "here")
+
+
+def test_every_packaged_suite_loads_with_every_profile_and_hashes_are_kept():
+    for suite in suite_names():
+        for profile in package_files("profiles"):
+            load_config(suite, profile)
+    assert load_config("maj", "quick").config_hash == "e48cb328c7cf"
+    assert load_config("synthetic", "quick").config_hash == "2a8c8d5f3074"

@@ -1,16 +1,30 @@
-"""On-disk caches: trained models (by a hash of all that defines them) and fold scores."""
+"""On-disk caches: trained models (by a hash of all that defines them) and fold scores.
+
+Every file is written atomically (a temporary file renamed into place), so a killed run
+never leaves half a file behind, and with the permissions a plain ``open()`` would give
+(``0o666`` less the umask: group-readable with the usual umask), so a team can share one
+cache. An entry that cannot be read back (truncated, garbage, from an incompatible torch) is
+reported by path, moved aside as ``<name>.corrupt`` and treated as missing: the run
+recomputes it instead of failing.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rnnxbench.config import stable_hash
+
+
+class CorruptCacheEntry(RuntimeWarning):
+    """A cache file could not be read; it was moved aside and will be recomputed."""
 
 
 def default_cache_dir() -> Path:
@@ -21,16 +35,50 @@ def default_cache_dir() -> Path:
     return Path(base) / "rnnxbench"
 
 
-def _atomic_write(path: Path, write) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
+    """``write(tmp_path)`` then rename to ``path``: readers see the old file or the new one.
+
+    The file gets the permissions of a plain ``open()`` (``0o666`` less the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _move_aside(path: Path) -> str:
+    aside = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, aside)
+        return f"moved aside to {aside}"
+    except OSError:
+        try:
+            path.unlink()
+            return "deleted"
+        except OSError:
+            return "could not be moved"
+
+
+def set_aside(path: Path, reason: str, *companions: Path) -> None:
+    """Report an unreadable cache file and move it (and ``companions``, the other files of
+    the same entry) to ``<name>.corrupt``, or delete it."""
+    where = _move_aside(path)
+    for other in companions:
+        _move_aside(other)
+    also = f" (with {', '.join(p.name for p in companions)})" if companions else ""
+    warnings.warn(f"corrupt cache entry {path} ({reason}); {where}{also}; recomputing it",
+                  CorruptCacheEntry, stacklevel=3)
 
 
 class Cache:
@@ -47,39 +95,81 @@ class Cache:
     def model_path(self, model_hash: str) -> Path:
         return self.root / "models" / f"{model_hash}.pt"
 
-    def has_model(self, model_hash: str) -> bool:
-        return self.model_path(model_hash).exists() and self.model_meta_path(model_hash).exists()
-
     def model_meta_path(self, model_hash: str) -> Path:
         return self.root / "models" / f"{model_hash}.json"
+
+    def has_model(self, model_hash: str) -> bool:
+        """Both files of the model exist (they may still be unreadable: see load_model)."""
+        return self.model_path(model_hash).exists() and self.model_meta_path(model_hash).exists()
 
     def save_model(self, model_hash: str, state: dict[str, torch.Tensor],
                    meta: dict[str, Any]) -> None:
         cpu_state = {k: v.detach().cpu() for k, v in state.items()}
-        _atomic_write(self.model_path(model_hash), lambda p: torch.save(cpu_state, p))
-        _atomic_write(self.model_meta_path(model_hash),
-                      lambda p: Path(p).write_text(json.dumps(meta, indent=1, default=str)))
+        atomic_write(self.model_path(model_hash), lambda p: torch.save(cpu_state, p))
+        atomic_write(self.model_meta_path(model_hash),
+                     lambda p: Path(p).write_text(json.dumps(meta, indent=1, default=str)))
 
-    def load_model(self, model_hash: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        state = torch.load(self.model_path(model_hash), map_location="cpu", weights_only=True)
-        meta = json.loads(self.model_meta_path(model_hash).read_text())
+    def load_meta(self, model_hash: str) -> dict[str, Any] | None:
+        """The model's metadata, or None when missing or unreadable (then set aside)."""
+        path = self.model_meta_path(model_hash)
+        if not path.exists() or not self.model_path(model_hash).exists():
+            return None
+        meta = self._read_json(path)
+        if meta is None:
+            return None
+        if meta.get("status") != "ok" or "accuracy" not in meta:
+            set_aside(path, "metadata without status 'ok' and accuracy")
+            return None
+        return meta
+
+    def load_model(self, model_hash: str
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """``(state_dict, metadata)``, or None when missing or unreadable: a corrupt entry
+        is reported, both its files are set aside, and the caller recomputes it."""
+        meta = self.load_meta(model_hash)
+        if meta is None:
+            return None
+        path = self.model_path(model_hash)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not all(
+                    isinstance(v, torch.Tensor) for v in state.values()):
+                raise TypeError(f"holds a {type(state).__name__}, not a state dict")
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is recomputed
+            set_aside(path, f"{type(exc).__name__}: {exc}", self.model_meta_path(model_hash))
+            return None
         return state, meta
 
     # scores
     def score_path(self, model_hash: str, explainer_key: str, metric_key: str) -> Path:
         return self.root / "scores" / model_hash / f"{explainer_key}--{metric_key}.json"
 
+    def has_score(self, model_hash: str, explainer_key: str, metric_key: str) -> bool:
+        return self.score_path(model_hash, explainer_key, metric_key).exists()
+
     def load_score(self, model_hash: str, explainer_key: str,
                    metric_key: str) -> dict[str, Any] | None:
+        """A cached score record, or None when missing or unreadable (then set aside)."""
         path = self.score_path(model_hash, explainer_key, metric_key)
         if not path.exists():
             return None
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None
+        return self._read_json(path)
 
     def save_score(self, model_hash: str, explainer_key: str, metric_key: str,
                    record: dict[str, Any]) -> None:
-        _atomic_write(self.score_path(model_hash, explainer_key, metric_key),
-                      lambda p: Path(p).write_text(json.dumps(record, default=str)))
+        atomic_write(self.score_path(model_hash, explainer_key, metric_key),
+                     lambda p: Path(p).write_text(json.dumps(record, default=str)))
+
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            set_aside(path, f"{type(exc).__name__}: {exc}")
+            return None
+        if not isinstance(data, dict):
+            set_aside(path, f"holds a JSON {type(data).__name__}, not an object")
+            return None
+        return data

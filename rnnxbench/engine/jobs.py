@@ -1,15 +1,43 @@
-"""Independent jobs through joblib, with a progress bar, deterministic whatever the workers."""
+"""Independent jobs in worker processes, results in job order, whatever the number of workers.
+
+Every job runs in a child process (pebble's process pool), also with one worker, so a job
+that kills its process (a segfault, an out-of-memory kill, ``os._exit`` in a plugin) or runs
+past ``timeout`` fails alone: its result is a :class:`JobFailure` naming the reason, the
+pool replaces the worker and the other jobs go on. Neither joblib nor concurrent.futures
+can do that: a dead worker breaks their whole pool.
+
+On POSIX without CUDA in use the workers are forked, so they inherit the driver's state:
+the ``shared`` object (task data) without copying, and components registered at run time
+(``Registry.override``). Otherwise (CUDA, or no fork) they are spawned and ``shared`` is
+sent to each worker once. Workers ignore Ctrl-C: the driver stops the pool and re-raises.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import as_completed
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from joblib import Parallel, delayed
+from pebble import ProcessExpired, ProcessPool
 from tqdm.auto import tqdm
+
+from rnnxbench.registry import PluginLoadWarning
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that did not return: its worker died, it timed out, or it raised."""
+
+    reason: str
 
 
 def n_workers(workers: int, n_jobs: int) -> int:
@@ -20,7 +48,7 @@ def n_workers(workers: int, n_jobs: int) -> int:
 
 
 @contextmanager
-def single_thread():
+def single_thread() -> Iterator[None]:
     """Every job computes with one intra-op thread, so results do not depend on --workers."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -30,46 +58,89 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def _call(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+#: what every job of the running pool receives as its first argument (None: nothing)
+_shared: Any = None
+
+
+def _init_worker(shared: Any, sent: bool) -> None:
+    global _shared
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
+    warnings.simplefilter("ignore", PluginLoadWarning)  # the driver warned already
+    if sent:
+        _shared = shared
+
+
+def _call(fn: Callable[..., Any], args: Sequence[Any], with_shared: bool) -> Any:
     with single_thread():
-        return fn(*args)
+        return fn(_shared, *args) if with_shared else fn(*args)
 
 
-def run_jobs(fn: Callable[..., Any], jobs: Iterable[Sequence[Any]], *, workers: int,
-             desc: str, progress: bool = True,
-             costs: Sequence[float] | None = None) -> list[Any]:
+def start_method() -> str:
+    """``fork`` where it is safe (POSIX, CUDA not initialised), else ``spawn``."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform != "darwin" and not torch.cuda.is_initialized():
+        return "fork"
+    return "spawn"
+
+
+def describe_failure(exc: BaseException, timeout: float | None) -> str:
+    """A job failure's reason in one line."""
+    if isinstance(exc, ProcessExpired):
+        code = exc.exitcode
+        how = (f"killed by signal {-code}" if code is not None and code < 0
+               else f"exit code {code}")
+        return f"worker process died ({how}) while running this job"
+    if isinstance(exc, FutureTimeout):
+        return f"job timed out after {timeout:g} s (--job-timeout)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_jobs(fn: Callable[..., Any], jobs: Sequence[Sequence[Any]], *, workers: int,
+             desc: str, progress: bool = True, costs: Sequence[float] | None = None,
+             shared: Any = None, timeout: float | None = None,
+             method: str | None = None) -> list[Any]:
     """``[fn(*args) for args in jobs]`` on ``workers`` processes, results in job order.
 
-    ``costs`` (estimated work per job) sets the dispatch order, most expensive first, so
-    no worker is left with one long job at the end; results keep the order of ``jobs``.
+    With ``shared`` given, each call is ``fn(shared, *args)``; ``shared`` reaches every
+    worker once. A job that raised, died or ran past ``timeout`` seconds gives a
+    :class:`JobFailure` in its place. ``costs`` (estimated work per job) sets the dispatch
+    order, most expensive first, so no worker is left with one long job at the end.
     """
+    global _shared
     jobs = list(jobs)
     if not jobs:
         return []
-    workers = n_workers(workers, len(jobs))
     order = list(range(len(jobs)))
     if costs is not None:
         order.sort(key=lambda i: -costs[i])
-    bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, leave=True)
+    method = method or start_method()
+    with_shared = shared is not None
     results: list[Any] = [None] * len(jobs)
+    previous, _shared = _shared, shared  # forked workers inherit it
+    bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, leave=True)
+    pool = ProcessPool(max_workers=n_workers(workers, len(jobs)),
+                       context=multiprocessing.get_context(method),
+                       initializer=_init_worker,
+                       initargs=(shared if method != "fork" else None, method != "fork"))
     try:
-        if workers == 1:
-            for i in order:
-                results[i] = _call(fn, jobs[i])
-                bar.update()
-        else:
-            parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-            tagged = parallel(delayed(_indexed)(i, fn, jobs[i]) for i in order)
-            for i, result in tagged:
-                results[i] = result
-                bar.update()
+        futures = {pool.schedule(_call, args=(fn, jobs[i], with_shared), timeout=timeout): i
+                   for i in order}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                results[i] = future.result()
+            except Exception as exc:  # noqa: BLE001 - a failed job fails alone
+                results[i] = JobFailure(describe_failure(exc, timeout))
+            bar.update()
+        pool.close()
+    except BaseException:
+        pool.stop()  # Ctrl-C or a driver error: end the workers now
+        raise
     finally:
+        pool.join()
         bar.close()
+        _shared = previous
     return results
-
-
-def _indexed(i: int, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[int, Any]:
-    return i, _call(fn, args)
 
 
 def forward_flops(model: torch.nn.Module, example: torch.Tensor) -> int:

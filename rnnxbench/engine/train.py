@@ -16,12 +16,14 @@ def train_model(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, 
 
     Denormal floats are flushed to zero meanwhile (:func:`denormals_flushed`)."""
     with denormals_flushed():
-        return _train(model, X, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                      device=device)
+        return train_epochs(model, X, y, epochs=epochs, lr=lr, batch_size=batch_size,
+                            seed=seed, device=device)
 
 
-def _train(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
-           batch_size: int, seed: int, device: str) -> list[float]:
+def train_epochs(model: nn.Module, X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
+                 batch_size: int, seed: int, device: str) -> list[float]:
+    """:func:`train_model` without flushing denormals (the floating-point mode is left as
+    it is); returns the mean loss per epoch."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks
     model.to(device).train()

@@ -11,6 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
+#: modules that make a plain torch model non-ReLU (isinstance: their subclasses too; a
+#: tanh nn.RNN as well)
+NON_RELU = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.Softplus, nn.LeakyReLU, nn.LSTM, nn.GRU,
+            nn.Softmax, nn.MultiheadAttention)
+
 
 class Explainer:
     """Base class: relevance of each input value for the ``target`` class logit.
@@ -22,6 +27,9 @@ class Explainer:
 
     description = ""
     requires: frozenset[str] = frozenset()
+
+    #: constructor options and their constraints (see :mod:`rnnxbench.validate`): none here
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, model: nn.Module, **options: Any):
         self.model = model
@@ -46,14 +54,13 @@ def model_properties(model: nn.Module) -> frozenset[str]:
         return frozenset(props())
     if hasattr(model, "properties"):
         return frozenset(model.properties)
-    inferred = set()
-    nonlinear = (nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.Softplus, nn.LeakyReLU, nn.LSTM,
-                 nn.GRU, nn.Softmax, nn.MultiheadAttention)
-    modules = list(model.modules())
-    tanh_rnn = any(isinstance(m, nn.RNN) and m.nonlinearity != "relu" for m in modules)
-    if not tanh_rnn and not any(isinstance(m, nonlinear) for m in modules):
-        inferred.add("relu")
-    return frozenset(inferred)
+    return frozenset() if any(breaks_relu(m) for m in model.modules()) else frozenset({"relu"})
+
+
+def breaks_relu(module: nn.Module) -> bool:
+    """Whether ``module`` itself is a non-ReLU non-linearity (:data:`NON_RELU`, tanh RNN)."""
+    return isinstance(module, NON_RELU) or (isinstance(module, nn.RNN)
+                                             and module.nonlinearity != "relu")
 
 
 def unsupported_reason(explainer_cls: type, model: nn.Module) -> str | None:

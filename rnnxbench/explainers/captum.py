@@ -1,7 +1,7 @@
 """Captum adapters: integrated gradients, input x gradient, GradientSHAP, SmoothGrad, DeepLift.
 
 Each runs the captum method for the whole batch in eval mode with cuDNN off (the gradient
-explainers' :func:`~rnnxbench.explainers.gradient._gradient_mode`), never ``train()``, and
+explainers' :func:`~rnnxbench.explainers.gradient.gradient_mode`), never ``train()``, and
 differentiates w.r.t. the inputs only. Captum is an optional dependency, imported on first
 use. The sampling methods seed torch's and numpy's global generators from their ``seed``
 option for the call and restore them afterwards, so results are deterministic.
@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from rnnxbench.explainers.base import Explainer, target_tensor
-from rnnxbench.explainers.gradient import _gradient_mode
+from rnnxbench.explainers.gradient import gradient_mode
 from rnnxbench.registry import EXPLAINERS
-from rnnxbench.relevance.engine import UnsupportedModel
+from rnnxbench.relevance import UnsupportedModel
+from rnnxbench.validate import Interval, Options
 
 
 def captum_attr() -> ModuleType:
@@ -59,7 +60,7 @@ class CaptumExplainer(Explainer):
     def attribute(self, inputs: torch.Tensor, target: torch.Tensor | int) -> torch.Tensor:
         x = inputs.detach().requires_grad_(True)  # a new leaf: the caller's tensor is kept
         t = target_tensor(target, x.shape[0], x.device)
-        with _gradient_mode(self.model):
+        with gradient_mode(self.model):
             rel = self.run(x, t)
         return rel.detach().to(inputs.dtype)
 
@@ -70,6 +71,13 @@ class IntegratedGradients(CaptumExplainer):
     Gauss-Legendre rule); ``internal_batch_size`` caps the rows per forward pass."""
 
     description = "Integrated gradients (captum) from the all-zero baseline"
+
+    parameter_constraints = {
+        "n_steps": [Interval(int, 1, None)],
+        "method": [Options(str, ("gausslegendre", "riemann_right", "riemann_left",
+                                 "riemann_middle", "riemann_trapezoid"))],
+        "internal_batch_size": [Interval(int, 1, None), None],
+    }
 
     def __init__(self, model: nn.Module, *, n_steps: int = 32, method: str = "gausslegendre",
                  internal_batch_size: int | None = None, **options: Any):
@@ -104,6 +112,10 @@ class GradientShap(CaptumExplainer):
 
     description = "GradientSHAP (captum), baselines zero and the batch mean, seeded"
 
+    parameter_constraints = {"n_samples": [Interval(int, 1, None)],
+                             "stdevs": [Interval(float, 0, None)],
+                             "seed": [Interval(int, 0, None)]}
+
     def __init__(self, model: nn.Module, *, n_samples: int = 16, stdevs: float = 0.0,
                  seed: int = 0, **options: Any):
         super().__init__(model, **options)
@@ -127,6 +139,12 @@ class SmoothGrad(CaptumExplainer):
     """
 
     description = "SmoothGrad (captum NoiseTunnel over Saliency), seeded Gaussian input noise"
+
+    parameter_constraints = {
+        "nt_samples": [Interval(int, 1, None)], "stdevs": [Interval(float, 0, None), None],
+        "absolute": [bool], "seed": [Interval(int, 0, None)],
+        "nt_samples_batch_size": [Interval(int, 1, None), None],
+    }
 
     def __init__(self, model: nn.Module, *, nt_samples: int = 16, stdevs: float | None = None,
                  absolute: bool = True, seed: int = 0, nt_samples_batch_size: int | None = None,
@@ -201,7 +219,7 @@ def deeplift_obstacle(model: nn.Module, sample: torch.Tensor) -> str | None:
 class DeepLift(CaptumExplainer):
     """DeepLift (rescale rule, captum) from the zero baseline; feed-forward models only.
 
-    Raises :class:`~rnnxbench.relevance.engine.UnsupportedModel` for models with torch
+    Raises :class:`~rnnxbench.relevance.UnsupportedModel` for models with torch
     recurrent modules or modules reused within a forward pass (see :func:`deeplift_obstacle`).
     """
 

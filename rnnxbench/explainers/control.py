@@ -13,6 +13,7 @@ from torch import nn
 
 from rnnxbench.explainers.base import Explainer
 from rnnxbench.registry import EXPLAINERS
+from rnnxbench.validate import Interval
 
 
 @EXPLAINERS.register("random")
@@ -22,6 +23,8 @@ class RandomRelevance(Explainer):
 
     description = "Control: i.i.d. uniform [0, 1) relevance (seeded), ignores the model"
     model_free = True
+
+    parameter_constraints = {"seed": [Interval(int, 0, None)]}
 
     def __init__(self, model: nn.Module, *, seed: int = 0, **options: Any):
         super().__init__(model, **options)

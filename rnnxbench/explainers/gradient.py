@@ -16,12 +16,13 @@ from torch import nn
 
 from rnnxbench.explainers.base import Explainer, target_tensor
 from rnnxbench.registry import EXPLAINERS
-from rnnxbench.relevance.engine import cudnn_disabled
+from rnnxbench.relevance import cudnn_disabled
 
 
 @contextlib.contextmanager
-def _gradient_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode, grad enabled; cuDNN off when the model has cuDNN RNNs (eval backward)."""
+def gradient_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode, grad enabled; cuDNN off when the model has cuDNN RNNs (eval backward).
+    What every gradient-based explainer runs in (here and in the captum adapters)."""
     model.eval()
     if any(isinstance(m, nn.RNNBase) for m in model.modules()):
         flags = cudnn_disabled()
@@ -35,7 +36,7 @@ def target_gradient(model: nn.Module, inputs: torch.Tensor,
                     target: torch.Tensor | int) -> torch.Tensor:
     """``d logit[n, target[n]] / d inputs[n]`` for every sample n, in one backward pass."""
     x = inputs.detach().requires_grad_(True)
-    with _gradient_mode(model):
+    with gradient_mode(model):
         out = model(x)
         if out.dim() != 2 or out.shape[0] != x.shape[0]:
             raise ValueError(f"model output should be (N, n_classes), got {tuple(out.shape)}")

@@ -6,7 +6,7 @@
 
 Both give a per-step score, spread uniformly over the step's values (a step's values sum to
 its score). Models without the needed method raise
-:class:`~rnnxbench.relevance.engine.UnsupportedModel` (no architecture declares a property
+:class:`~rnnxbench.relevance.UnsupportedModel` (no architecture declares a property
 for these, so ``requires`` stays empty).
 """
 
@@ -20,7 +20,8 @@ from torch import nn
 from rnnxbench.explainers.base import Explainer, target_tensor
 from rnnxbench.explainers.perturbation import spread_over_steps
 from rnnxbench.registry import EXPLAINERS
-from rnnxbench.relevance.engine import UnsupportedModel
+from rnnxbench.relevance import UnsupportedModel
+from rnnxbench.validate import Options
 
 
 def _method(model: nn.Module, name: str, explainer: str, needs: str) -> Any:
@@ -64,6 +65,8 @@ class NVWeights(Explainer):
 
     description = "NeuroView per-step contributions to the class (or class-level mean weights)"
     levels = ("sample", "class")
+
+    parameter_constraints = {"level": [Options(str, ("sample", "class"))]}
 
     def __init__(self, model: nn.Module, *, level: str = "sample", **options: Any):
         super().__init__(model, **options)

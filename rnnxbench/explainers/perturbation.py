@@ -29,6 +29,7 @@ from torch import nn
 from rnnxbench.explainers.base import Explainer, target_tensor
 from rnnxbench.explainers.captum import captum_attr
 from rnnxbench.registry import EXPLAINERS
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 Baseline = str | float | Sequence[Any] | torch.Tensor
 SCORES = ("relative", "log_prob", "logit")
@@ -62,7 +63,8 @@ def baseline_tensor(baseline: Baseline, inputs: torch.Tensor) -> torch.Tensor:
                          f"sample's shape {tuple(shape)}") from exc
 
 
-def _check_baseline(baseline: Baseline) -> Baseline:
+def check_baseline(baseline: Baseline) -> Baseline:
+    """``baseline`` if it is ``"zero"``, ``"mean"``, a number or an array, else ValueError."""
     if isinstance(baseline, bool) or (isinstance(baseline, str)
                                       and baseline not in ("zero", "mean")):
         raise ValueError(f"baseline must be 'zero', 'mean', a number or an array, "
@@ -75,6 +77,13 @@ class _Perturbation(Explainer):
 
     default_score = "relative"
 
+    parameter_constraints = {
+        "baseline": [Options(str, ("zero", "mean")), float, list, tuple, torch.Tensor],
+        "score": [Options(str, SCORES), None],
+        "eps": [Interval(float, 0, None, closed="neither")],
+        "max_batch": [Interval(int, 1, None)],
+    }
+
     def __init__(self, model: nn.Module, *, baseline: Baseline = "zero",
                  score: str | None = None, eps: float = 1e-6, max_batch: int = 4096,
                  **options: Any):
@@ -86,7 +95,7 @@ class _Perturbation(Explainer):
             raise ValueError(f"max_batch must be a positive integer, got {max_batch!r}")
         if not eps > 0:
             raise ValueError(f"eps must be positive, got {eps!r}")
-        self.baseline = _check_baseline(baseline)
+        self.baseline = check_baseline(baseline)
         self.score, self.eps, self.max_batch = score, float(eps), max_batch
 
     def transform(self, logits: torch.Tensor) -> torch.Tensor:
@@ -169,6 +178,11 @@ class Occlusion(_Perturbation):
 
     description = "Occlusion (captum): score lost when a sliding (T, D) patch is set to baseline"
     default_score = "logit"
+
+    parameter_constraints = {
+        "window": [SequenceOf(Interval(int, 1, None), Options(int, (-1,)), None), None],
+        "stride": [Interval(int, 1, None), SequenceOf(Interval(int, 1, None)), None],
+    }
 
     def __init__(self, model: nn.Module, *, window: Sequence[int | None] | None = None,
                  stride: int | Sequence[int] | None = None, **options: Any):

@@ -17,12 +17,23 @@ from torch import nn
 from rnnxbench.explainers.base import Explainer, target_tensor
 from rnnxbench.registry import EXPLAINERS
 from rnnxbench.relevance import AlphaBeta, Composite, Epsilon, Mixed, ZBox, ZPlus, propagate
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 
 class RelevancePropagation(Explainer):
     """Base class: subclasses define :meth:`composite` for given input bounds."""
 
     start = "positive"
+
+    parameter_constraints = {"bounds": [SequenceOf(float, length=2), None],
+                             "start": [Options(str, ("positive", "logit")), None]}
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """``bounds`` must be ``(low, high)`` with low < high."""
+        bounds = options.get("bounds")
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
 
     def __init__(self, model: nn.Module, *, bounds: tuple[float, float] | None = None,
                  start: str | None = None, **options: Any):
@@ -48,6 +59,19 @@ class LRP(RelevancePropagation):
 
     description = "LRP-alpha-beta (alpha 1.5, beta 0.5), z-beta on pixels, through time"
 
+    parameter_constraints = {"alpha": [Interval(float, 1, None)],
+                             "beta": [Interval(float, 0, None)],
+                             "stabilizer": [Interval(float, 0, None)]}
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """Also ``alpha - beta = 1`` (defaults 1.5 and 0.5)."""
+        super().check_parameters(options)
+        alpha, beta = options.get("alpha", 1.5), options.get("beta", 0.5)
+        if abs(alpha - beta - 1.0) > 1e-12:
+            raise ValueError(f"LRP-alpha-beta needs alpha - beta = 1; got alpha={alpha}, "
+                             f"beta={beta} (e.g. alpha = {beta + 1}, or beta = {alpha - 1})")
+
     def __init__(self, model: nn.Module, *, alpha: float = 1.5, beta: float = 0.5,
                  stabilizer: float = 1e-9, **options: Any):
         super().__init__(model, **options)
@@ -70,6 +94,8 @@ class DeepTaylor(RelevancePropagation):
     description = "Deep Taylor decomposition: z+ on ReLU layers, z-beta on pixels"
     requires = frozenset({"relu"})
 
+    parameter_constraints = {"stabilizer": [Interval(float, 0, None)]}
+
     def __init__(self, model: nn.Module, *, stabilizer: float = 1e-9, **options: Any):
         super().__init__(model, **options)
         self.stabilizer = stabilizer
@@ -88,6 +114,9 @@ class LRPEpsilon(RelevancePropagation):
 
     description = "LRP-epsilon (eps 1e-3) on every layer, signal-take-all through gates"
     start = "logit"  # the reference (Arras et al.) explains the signed target score
+
+    parameter_constraints = {"epsilon": [Interval(float, 0, None)],
+                             "bias_factor": [Interval(float, 0, 1, closed="both")]}
 
     def __init__(self, model: nn.Module, *, epsilon: float = 1e-3, bias_factor: float = 0.0,
                  **options: Any):

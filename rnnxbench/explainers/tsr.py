@@ -23,9 +23,10 @@ import torch
 from torch import nn
 
 from rnnxbench.explainers.base import Explainer, target_tensor, unsupported_reason
-from rnnxbench.explainers.perturbation import Baseline, _check_baseline, baseline_tensor
+from rnnxbench.explainers.perturbation import Baseline, baseline_tensor, check_baseline
 from rnnxbench.registry import EXPLAINERS
-from rnnxbench.relevance.engine import UnsupportedModel
+from rnnxbench.relevance import UnsupportedModel
+from rnnxbench.validate import Interval, Options, validate_options
 
 
 def explainer_class(base: str | type) -> type:
@@ -48,6 +49,22 @@ class TSR(Explainer):
 
     description = "Temporal saliency rescaling (Ismail et al. 2020) of a base explainer"
 
+    parameter_constraints = {
+        "base": [str, type], "base_options": [dict, None], "alpha": [float, None],
+        "baseline": [Options(str, ("zero", "mean")), float, list, tuple, torch.Tensor],
+        "max_batch": [Interval(int, 1, None)],
+    }
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """The base explainer is registered and ``base_options`` are valid for it (the
+        default base ``sa`` of ``tsr``; a :meth:`wrap` class checks an explicit ``base``)."""
+        base = options.get("base", "sa" if cls is TSR else None)
+        if base is not None:
+            name = base if isinstance(base, str) else base.__name__
+            validate_options(explainer_class(base), options.get("base_options") or {},
+                             where=f"base_options for base {name!r}", positional=1)
+
     def __init__(self, model: nn.Module, *, base: str | type = "sa",
                  base_options: dict[str, Any] | None = None, alpha: float | None = None,
                  baseline: Baseline = "zero", max_batch: int = 512, **options: Any):
@@ -61,7 +78,7 @@ class TSR(Explainer):
             raise UnsupportedModel(f"TSR's base explainer: {reason}")
         self.base = base_cls(model, **(base_options or {}))
         self.alpha = None if alpha is None else float(alpha)
-        self.baseline = _check_baseline(baseline)
+        self.baseline = check_baseline(baseline)
         self.max_batch = max_batch
 
     @classmethod

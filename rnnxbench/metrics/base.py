@@ -22,6 +22,9 @@ class Metric:
     requires_ground_truth = True
     granularity = "block"
 
+    #: constructor options and their constraints (see :mod:`rnnxbench.validate`): none here
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, **options: Any):
         self.options = options
 
@@ -42,5 +45,5 @@ class Metric:
     def score(self, relevance: np.ndarray, data: TaskData, **context: Any
               ) -> tuple[np.ndarray, dict[float, float] | None]:
         """``(per-sample scores, curve)``: ``curve`` is ``{x: mean y}`` for metrics that
-        declare ``curve_x`` (the pipeline writes it to curves.csv), else None."""
+        declare ``curve_x`` (the harness writes it to curves.csv), else None."""
         return self(relevance, data, **context), None

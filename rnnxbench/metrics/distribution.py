@@ -26,6 +26,8 @@ class StepShare(Metric):
     requires_ground_truth = False
     granularity = "step"
 
+    parameter_constraints = {"step": [int]}
+
     def __init__(self, step: int = -1, **options: Any):
         super().__init__(step=step, **options)
         self.step = int(step)
@@ -42,6 +44,8 @@ class LastStepShare(StepShare):
     """Share of the positive relevance on the last time step."""
 
     description = "share of the positive relevance on the last time step"
+
+    parameter_constraints = {"step": None}  # fixed to the last step
 
     def __init__(self, **options: Any):
         super().__init__(step=-1, **options)

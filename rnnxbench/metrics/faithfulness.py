@@ -22,6 +22,7 @@ from rnnxbench.metrics.aggregate import block_relevance, step_relevance
 from rnnxbench.metrics.base import Metric
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 GRANULARITIES = ("step", "block")
 
@@ -127,7 +128,7 @@ def _require_model(name: str, context: dict[str, Any]) -> nn.Module:
     model = context.get("model")
     if model is None:
         raise ValueError(f"{name} needs the model: call it with model=<torch module> "
-                         "(the pipeline passes it in the metric context)")
+                         "(the harness passes it in the metric context)")
     return model
 
 
@@ -226,6 +227,12 @@ class Deletion(Metric):
     requires_ground_truth = False
     granularity = "step"
 
+    parameter_constraints = {
+        "granularity": [Options(str, GRANULARITIES)], "baseline": [float],
+        "normalise": [Options(str, ("full", "none"))], "seed": [Interval(int, 0, None)],
+        "batch_size": [Interval(int, 1, None), None],
+    }
+
     def __init__(self, granularity: str = "step", baseline: float = 0.0,
                  normalise: str = "full", seed: int = 0, batch_size: int | None = None,
                  **options: Any):
@@ -287,6 +294,21 @@ class TimeAnalysis(Metric):
     granularity = "step"
     curve_x = "erased steps (fraction of T)"  # the instance's: "erased steps" with ks
     curve_y = "accuracy"
+
+    parameter_constraints = {
+        "ks": [SequenceOf(Interval(int, 1, None), length=(1, None), unique=True), None],
+        "fractions": [SequenceOf(Interval(float, 0, 1, closed="right"), length=(1, None),
+                                 unique=True), None],
+        "baseline": [float], "seed": [Interval(int, 0, None)],
+        "batch_size": [Interval(int, 1, None), None],
+    }
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """``ks`` or ``fractions``, not both."""
+        if options.get("ks") is not None and options.get("fractions") is not None:
+            raise ValueError("time_analysis takes either ks (step counts) or fractions (of "
+                             "the length), not both")
 
     def __init__(self, ks: Sequence[int] | None = None,
                  fractions: Sequence[float] | None = None, baseline: float = 0.0,

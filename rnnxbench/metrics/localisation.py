@@ -60,6 +60,8 @@ class CosineSimilarity(Metric):
     description = "cosine between the ground-truth block mark and the per-block relevance shares"
     higher_is_better = True
 
+    parameter_constraints = {"keep_negative": [bool]}
+
     def __init__(self, keep_negative: bool = False, **options: Any):
         super().__init__(keep_negative=keep_negative, **options)
         self.keep_negative = bool(keep_negative)
@@ -109,6 +111,8 @@ class _InputLevel(Metric):
     """
 
     granularity = "input"
+
+    parameter_constraints = {"absolute": [bool]}
 
     def __init__(self, absolute: bool = False, **options: Any):
         super().__init__(absolute=absolute, **options)

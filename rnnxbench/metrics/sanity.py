@@ -31,6 +31,7 @@ from rnnxbench.metrics.aggregate import value_relevance
 from rnnxbench.metrics.base import Metric
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
+from rnnxbench.validate import Interval, Options
 
 #: the cascade order: randomised first to last
 STAGES = ("head", "recurrent", "input")
@@ -180,7 +181,7 @@ class Randomization(Metric):
     Lower is better: a high similarity means the explanation barely depends on the learned
     weights (the check fails). A constant relevance for both models scores 1 (see
     :func:`rank_similarity`). Needs the context ``model`` and ``explain``; with the context's
-    ``initial_model(seed)`` (the pipeline provides it) the re-drawn parameters come from a
+    ``initial_model(seed)`` (the harness provides it) the re-drawn parameters come from a
     freshly initialised model of the same architecture, so the randomised model is one the
     architecture could start training from (a generic re-draw can leave e.g. the thesis
     models' ``-softplus(b)``-biased ReLUs all dead, and an all-zero explanation would then
@@ -191,6 +192,9 @@ class Randomization(Metric):
     higher_is_better = False
     requires_ground_truth = False
     granularity = "input"
+
+    parameter_constraints = {"stage": [Options(str, STAGES)], "seed": [Interval(int, 0, None)],
+                             "absolute": [bool]}
 
     def __init__(self, stage: str = "input", seed: int = 0, absolute: bool = True,
                  **options: Any):
@@ -203,7 +207,7 @@ class Randomization(Metric):
         model, explain = context.get("model"), context.get("explain")
         if model is None or explain is None:
             raise ValueError("randomization needs the context 'model' and 'explain' "
-                             "(see rnnxbench.pipeline.metric_context)")
+                             "(see rnnxbench.harness.scoring.MetricContext)")
         relevance = value_relevance(relevance)
         if relevance.shape[:2] != data.X.shape[:2]:
             raise ValueError(f"relevance has shape {relevance.shape}, data.X {data.X.shape}")

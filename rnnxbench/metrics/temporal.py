@@ -35,6 +35,7 @@ from rnnxbench.metrics.aggregate import value_relevance
 from rnnxbench.metrics.base import Metric
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
+from rnnxbench.validate import Options
 
 #: the axis of ``(N, T, V)`` summed over to get each axis' profile
 OTHER_AXIS = {"time": 2, "feature": 1}
@@ -88,6 +89,8 @@ class _AxisPrecisionRecall(Metric):
     quantity = "precision"
     higher_is_better = True
     granularity = "input"
+
+    parameter_constraints = {"absolute": [bool], "select": [Options(str, SELECTIONS)]}
 
     def __init__(self, absolute: bool = True, select: str = "mean", **options: Any):
         super().__init__(absolute=absolute, select=select, **options)

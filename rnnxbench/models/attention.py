@@ -28,6 +28,7 @@ from torch import nn
 from rnnxbench.models.baselines import RecurrentClassifier, weighted_time_sum
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import InputSpec
+from rnnxbench.validate import Interval
 
 Tensor = torch.Tensor
 
@@ -62,6 +63,8 @@ class AttentionRNN(RecurrentClassifier):
     """Base class: additive attention over the recurrent states, linear classifier on the
     context. Extra option ``attention_size`` (A, the scorer's hidden size; default n)."""
 
+    parameter_constraints = {"attention_size": [Interval(int, 1, None), None]}
+
     def __init__(self, spec: InputSpec, *, attention_size: int | None = None, **options):
         super().__init__(spec, attention_size=attention_size, **options)
         size = self.n_features if attention_size is None else attention_size
@@ -89,6 +92,8 @@ class AttentionGRU(AttentionRNN):
 
     description = "GRU with additive (Bahdanau) attention over its states, context classifier"
     cell = "gru"
+
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1, attention_size: int | None = None):

@@ -25,6 +25,10 @@ class Architecture(nn.Module):
     properties: frozenset[str] = frozenset()
     accepts: frozenset[str] = frozenset({"sequence"})
 
+    #: constructor options and their constraints (see :mod:`rnnxbench.validate`; not called
+    #: ``parameters``, which is nn.Module's): none here
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, **options: Any):
         super().__init__()
         self.spec = spec

@@ -27,6 +27,7 @@ from rnnxbench.models.base import Architecture
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.relevance.rules import LinearOp, stabilize
 from rnnxbench.tasks.base import InputSpec
+from rnnxbench.validate import Interval, Options
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 DEPTHS = (1, 2, 3, 4)
@@ -71,6 +72,9 @@ class RecurrentClassifier(Architecture):
     """
 
     cell = "gru"
+
+    parameter_constraints = {"hidden": [Interval(int, 1, None)], "bidirectional": [bool],
+                             "depth": [Options(int, DEPTHS)]}
 
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1, nonlinearity: str | None = None, **extra):
@@ -168,18 +172,19 @@ class TimeMean(nn.Module):
     """Mean over the time axis (dim 1): ``(N, T, F) -> (N, F)``.
 
     Relevance is split over the steps in proportion to each step's contribution ``h_t / T``:
-    :meth:`relevance_op` gives the engine's proportional rule (as for average pooling) its
+    :meth:`relevance_op` gives the proportional rule (as for average pooling) its
     linear map; with LRP-epsilon's ``bias_factor=1`` the stabiliser's share is spread too,
     so relevance is conserved exactly through the mean.
     """
 
-    STABILIZER = 1e-9  # the engine's Proportional() default
+    STABILIZER = 1e-9  # propagation's Proportional() default
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=1)
 
     def relevance_op(self) -> LinearOp:
-        return LinearOp(lambda x, w: x.mean(dim=1), None)
+        """The mean as a linear op, split in proportion (``proportional=True``)."""
+        return LinearOp(lambda x, w: x.mean(dim=1), None, proportional=True)
 
 
 class LastState(RecurrentClassifier):
@@ -212,6 +217,8 @@ class RNNClassifier(LastState):
     description = "Elman RNN (nn.RNN), linear classifier on the last hidden state"
     cell = "rnn"
 
+    parameter_constraints = {"nonlinearity": [Options(str, NONLINEARITIES)]}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1, nonlinearity: str = "tanh"):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth,
@@ -225,6 +232,8 @@ class GRUClassifier(LastState):
     description = "GRU (nn.GRU), linear classifier on the last hidden state"
     cell = "gru"
 
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth)
@@ -237,6 +246,8 @@ class LSTMClassifier(LastState):
     description = "LSTM (nn.LSTM), linear classifier on the last hidden state"
     cell = "lstm"
 
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth)
@@ -248,6 +259,8 @@ class RNNAvg(MeanState):
 
     description = "Elman RNN (nn.RNN), linear classifier on the mean hidden state (-AVG)"
     cell = "rnn"
+
+    parameter_constraints = {"nonlinearity": [Options(str, NONLINEARITIES)]}
 
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1, nonlinearity: str = "tanh"):
@@ -262,6 +275,8 @@ class GRUAvg(MeanState):
     description = "GRU (nn.GRU), linear classifier on the mean hidden state (-AVG)"
     cell = "gru"
 
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth)
@@ -273,6 +288,8 @@ class LSTMAvg(MeanState):
 
     description = "LSTM (nn.LSTM), linear classifier on the mean hidden state (-AVG)"
     cell = "lstm"
+
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):

@@ -39,7 +39,7 @@ class ThesisAvgPool(nn.Module):
     linear op (:meth:`relevance_op`: relevance is split in proportion to each input's
     contribution, spec §2 'average pooling').
     With LRP-epsilon's ``bias_factor=1`` the absorbed shares are spread evenly over each
-    window's valid cells (the engine's :class:`~rnnxbench.relevance.rules.Proportional`).
+    window's valid cells (:class:`~rnnxbench.relevance.rules.Proportional`).
     """
 
     def __init__(self, kernel_size: int = 2, stride: int = 2, scale: float = 2.0):
@@ -83,7 +83,7 @@ class ThesisAvgPool(nn.Module):
 
     def relevance_op(self) -> LinearOp:
         """This module's forward as a linear op (proportional relevance split)."""
-        return LinearOp(lambda x, w: self.pool(x), None, channel_dim=1)
+        return LinearOp(lambda x, w: self.pool(x), None, channel_dim=1, proportional=True)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding='SAME', "

@@ -4,7 +4,8 @@ Weights are stored in torch's convention (``(out, in)`` for dense, ``(out, in, k
 conv) and drawn from a normal distribution with std ``1/sqrt(fan_in)`` truncated at 2 std.
 ``bias="softplus"`` (the thesis text, the default) trains a raw parameter ``raw_bias``
 initialised so that ``softplus(raw_bias) = 0.01``; ``bias="none"`` (what the trained code
-effectively had) has no bias parameter at all.
+effectively had) has no bias parameter at all. Both layers give relevance propagation their
+map through ``relevance_op()`` (the composite's rule for their role, bias included).
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnxbench.relevance.rules import LinearOp, linear_op
+
 BIAS_MODES = ("softplus", "none")
 #: ``log(e^0.01 - 1)``: the raw bias whose softplus is 0.01 (about -4.600).
 SOFTPLUS_BIAS_INIT = math.log(math.expm1(0.01))
 
 
-def _check_bias(bias: str) -> str:
+def check_bias(bias: str) -> str:
+    """``bias`` if it is one of :data:`BIAS_MODES`, else ValueError."""
     if bias not in BIAS_MODES:
         raise ValueError(f"bias must be one of {BIAS_MODES}, got {bias!r}")
     return bias
@@ -38,7 +42,7 @@ class _ThesisBias(nn.Module):
     raw_bias: nn.Parameter | None
 
     def _init_bias(self, n: int, bias: str) -> None:
-        self.bias_mode = _check_bias(bias)
+        self.bias_mode = check_bias(bias)
         if bias == "softplus":
             self.raw_bias = nn.Parameter(torch.full((n,), SOFTPLUS_BIAS_INIT))
         else:
@@ -62,6 +66,10 @@ class ThesisLinear(_ThesisBias):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.effective_bias)
+
+    def relevance_op(self) -> LinearOp:
+        """``x @ W.T`` with the bias ``-softplus(b)``: the composite's rule for its role."""
+        return linear_op(self.weight, self.effective_bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias={self.bias_mode!r}"
@@ -93,6 +101,13 @@ class ThesisConv2d(_ThesisBias):
         if left == right and top == bottom:
             return F.conv2d(x, self.weight, self.effective_bias, padding=(top, left))
         return F.conv2d(F.pad(x, self.same_pad), self.weight, self.effective_bias)
+
+    def relevance_op(self) -> LinearOp:
+        """The SAME-padded convolution with the bias ``-softplus(b)`` (channels in dim 1):
+        the composite's rule for its role."""
+        pad = self.same_pad
+        return LinearOp(lambda x, w: F.conv2d(F.pad(x, pad), w), self.weight,
+                        self.effective_bias, 1)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnxbench.models.baselines import RecurrentClassifier
+from rnnxbench.models.baselines import NONLINEARITIES, RecurrentClassifier
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import InputSpec
+from rnnxbench.validate import Options
 
 
 class NeuroView(RecurrentClassifier):
@@ -82,6 +83,8 @@ class NVRNN(NeuroView):
     description = "NeuroView-RNN: ReLU of every Elman (nn.RNN) state into one linear classifier"
     cell = "rnn"
 
+    parameter_constraints = {"nonlinearity": [Options(str, NONLINEARITIES)]}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1, nonlinearity: str = "tanh"):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth,
@@ -95,6 +98,8 @@ class NVGRU(NeuroView):
     description = "NeuroView-GRU: ReLU of every GRU state into one linear classifier"
     cell = "gru"
 
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):
         super().__init__(spec, hidden=hidden, bidirectional=bidirectional, depth=depth)
@@ -106,6 +111,8 @@ class NVLSTM(NeuroView):
 
     description = "NeuroView-LSTM: ReLU of every LSTM state into one linear classifier"
     cell = "lstm"
+
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, spec: InputSpec, *, hidden: int = 64, bidirectional: bool = False,
                  depth: int = 1):

@@ -36,10 +36,11 @@ from torch import nn
 from rnnxbench.models.conv import LiteralConvStack
 from rnnxbench.models.dropout import make_dropout
 from rnnxbench.models.layers import ThesisLinear, thesis_init_
-from rnnxbench.models.thesis import _ConvInput, _Recorder, _ThesisRNN
+from rnnxbench.models.thesis import CallRecorder, ConvInput, ThesisRNN
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.relevance import functions as rf
 from rnnxbench.tasks.base import InputSpec
+from rnnxbench.validate import Interval, SequenceOf
 
 Tensor = torch.Tensor
 
@@ -53,7 +54,7 @@ class RLSTMCell(nn.Module):
     ``h_drop`` (dropout on ``h_t``: ordinary or stationary).
 
     ``forward`` projects the inputs of all steps at once and loops over the steps with one
-    ``h_{t-1}`` matmul each; ``relevance_forward`` (used by the relevance engine) runs the
+    ``h_{t-1}`` matmul each; ``relevance_forward`` (used by relevance propagation) runs the
     same computation step by step through ``g_layer`` with the thesis' relevance flow.
     """
 
@@ -128,7 +129,7 @@ def thesis_parameter_count(model: nn.Module) -> int:
 
 
 @ARCHITECTURES.register("rlstm")
-class RLSTM(_ThesisRNN):
+class RLSTM(ThesisRNN):
     """Thesis R-LSTM: input layer on all steps at once, then the R-LSTM cell::
 
         a_t = in_drop(in_act(in_layer(x_t)))                 (D -> A, 256)
@@ -144,13 +145,16 @@ class RLSTM(_ThesisRNN):
     description = "Thesis R-LSTM: 256 ReLU input layer -> ReLU-LSTM cell (72) -> output"
     properties = frozenset({"relu", "gated"})
 
+    parameter_constraints = {"in_units": [Interval(int, 1, None)],
+                             "units": [Interval(int, 1, None)]}
+
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "ordinary", in_units: int = 256, units: int = 72):
         self._init_rlstm(spec, bias, dropout, dropout_mode, in_units=in_units, units=units)
 
     def _init_rlstm(self, spec: InputSpec, bias: str, dropout: float, dropout_mode: str,
                     **sizes: Any) -> None:
-        _ThesisRNN.__init__(self, spec, bias, dropout, dropout_mode, **sizes)
+        ThesisRNN.__init__(self, spec, bias, dropout, dropout_mode, **sizes)
         self.in_units, self.units = sizes["in_units"], sizes["units"]
         self._build_input(spec, bias, sizes)
         self.in_drop = self._dropout()
@@ -167,12 +171,12 @@ class RLSTM(_ThesisRNN):
         self.in_layer = ThesisLinear(spec.step_dim, self.in_units, bias)
         self.in_act = nn.ReLU()
 
-    def _inputs(self, x: Tensor, rec: _Recorder) -> Tensor:
+    def _inputs(self, x: Tensor, rec: CallRecorder) -> Tensor:
         a = self.in_act(self.in_layer(x))
         rec("in_layer", x, a)
         return a
 
-    def _run(self, x: Tensor, rec: _Recorder) -> Tensor:
+    def _run(self, x: Tensor, rec: CallRecorder) -> Tensor:
         self._check_x(x)
         h = self.cell(self.in_drop(self._inputs(x, rec)))
         y = self.out_layer(h)
@@ -186,6 +190,8 @@ class RLSTMSD(RLSTM):
 
     description = "Thesis R-LSTM-SD: R-LSTM with stationary (per-sequence) dropout masks"
 
+    parameter_constraints: dict[str, list] = {}
+
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "stationary", in_units: int = 256, units: int = 72):
         super().__init__(spec, bias=bias, dropout=dropout, dropout_mode=dropout_mode,
@@ -193,7 +199,7 @@ class RLSTMSD(RLSTM):
 
 
 @ARCHITECTURES.register("convrlstm")
-class ConvRLSTM(_ConvInput, RLSTM):
+class ConvRLSTM(ConvInput, RLSTM):
     """Thesis ConvR-LSTM: ConvDeep's conv stack (all steps in one batched call; 28x7 ->
     448), ``in_layer`` 448 -> 128 ReLU, dropout, an R-LSTM cell with 96 units, output.
 
@@ -203,6 +209,8 @@ class ConvRLSTM(_ConvInput, RLSTM):
     """
 
     description = "Thesis ConvR-LSTM: conv stack -> 128 ReLU -> ReLU-LSTM cell (96)"
+
+    parameter_constraints = {"filters": [SequenceOf(Interval(int, 1, None), length=2)]}
 
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "ordinary", in_units: int = 128, units: int = 96,
@@ -219,6 +227,8 @@ class ConvRLSTMSD(ConvRLSTM):
     """ConvR-LSTM-SD: :class:`ConvRLSTM` with stationary masks on ``a_t`` and ``h_t``."""
 
     description = "Thesis ConvR-LSTM-SD: ConvR-LSTM with stationary dropout masks"
+
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "stationary", in_units: int = 128, units: int = 96,

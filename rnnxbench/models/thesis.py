@@ -22,10 +22,16 @@ from torch import nn
 
 from rnnxbench.models.base import Architecture
 from rnnxbench.models.conv import ConvStack, LiteralConvStack
-from rnnxbench.models.dropout import check_dropout, make_dropout, reset_stationary
-from rnnxbench.models.layers import ThesisLinear, _check_bias
+from rnnxbench.models.dropout import (
+    DROPOUT_MODES,
+    check_dropout,
+    make_dropout,
+    reset_stationary,
+)
+from rnnxbench.models.layers import BIAS_MODES, ThesisLinear, check_bias
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import InputSpec
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 #: ``{layer name: (inputs, outputs)}``: for per-step layers the calls are stacked along
 #: dim 1, ``(N, n_calls, features)``; for head layers ``(N, features)``. ``inputs`` are exactly
@@ -34,8 +40,9 @@ from rnnxbench.tasks.base import InputSpec
 Trace = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
 
-class _Recorder:
-    """Collects per-call layer inputs/outputs for ``forward_steps`` (no-op when disabled)."""
+class CallRecorder:
+    """Collects per-call layer inputs/outputs for ``forward_steps`` (no-op when disabled):
+    ``rec(name, inputs, outputs)`` at each call, then ``stacked(name)``."""
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
@@ -54,15 +61,21 @@ class _Recorder:
         return torch.stack([c[0] for c in calls], 1), torch.stack([c[1] for c in calls], 1)
 
 
-class _ThesisRNN(Architecture):
-    """Shared option handling and the ``forward`` / ``forward_steps`` pair."""
+class ThesisRNN(Architecture):
+    """Base of the thesis' recurrent architectures (Shallow, Deep, the R-LSTM family):
+    option handling and the ``forward`` / ``forward_steps`` pair; subclasses implement
+    ``_run(x, rec)`` (and ``_trace`` when the default does not fit)."""
 
     properties = frozenset({"relu"})
+
+    parameter_constraints = {"bias": [Options(str, BIAS_MODES)],
+                             "dropout": [Interval(float, 0, 1, closed="left")],
+                             "dropout_mode": [Options(str, DROPOUT_MODES)]}
 
     def __init__(self, spec: InputSpec, bias: str, dropout: float,
                  dropout_mode: str = "ordinary", **sizes: Any):
         super().__init__(spec, bias=bias, dropout=dropout, dropout_mode=dropout_mode, **sizes)
-        self.bias = _check_bias(bias)
+        self.bias = check_bias(bias)
         self.dropout, self.dropout_mode = check_dropout(dropout, dropout_mode)
 
     def _dropout(self, stationary_ok: bool = True) -> torch.nn.Dropout:
@@ -79,12 +92,12 @@ class _ThesisRNN(Architecture):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, T, D)`` inputs -> ``(N, n_classes)`` logits."""
         reset_stationary(self)  # a new batch of sequences: new stationary masks
-        return self._run(x, _Recorder(False))
+        return self._run(x, CallRecorder(False))
 
     def forward_steps(self, x: torch.Tensor) -> tuple[torch.Tensor, Trace]:
         """Logits and the per-call inputs/outputs of every dense layer (see :data:`Trace`)."""
         reset_stationary(self)
-        rec = _Recorder(True)
+        rec = CallRecorder(True)
         logits = self._run(x, rec)
         return logits, self._trace(x, rec)
 
@@ -93,17 +106,17 @@ class _ThesisRNN(Architecture):
         if x.dim() != 3 or x.shape[1] < 1:
             raise ValueError(f"expected (N, T, D) inputs with T >= 1, got {tuple(x.shape)}")
 
-    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         raise NotImplementedError
 
-    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+    def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         """Default: layers called once give their call, others their stacked calls."""
         return {name: calls[0] if len(calls) == 1 else rec.stacked(name)
                 for name, calls in rec.calls.items()}
 
 
 @ARCHITECTURES.register("shallow")
-class Shallow(_ThesisRNN):
+class Shallow(ThesisRNN):
     """Thesis Shallow cell: one ReLU layer on ``[x_t | r_{t-1}]``, a ReLU recurrent layer.
 
     Per step t = 1..T (``r_0 = 0``)::
@@ -122,6 +135,8 @@ class Shallow(_ThesisRNN):
 
     description = "Thesis Shallow ReLU RNN: [x_t | r_{t-1}] -> 256 ReLU -> recurrent 256"
 
+    parameter_constraints = {"hidden": [Interval(int, 1, None)]}
+
     def relevance_roles(self) -> dict[str, tuple[str, int]]:
         """The thesis' mixed rule on the input layer, which sees ``[x_t | r_{t-1}]``."""
         return {"in_layer": ("mixed", self.spec.step_dim)}
@@ -138,7 +153,7 @@ class Shallow(_ThesisRNN):
         self.rec_act = nn.ReLU()
         self.out_layer = ThesisLinear(hidden, spec.n_classes, bias)
 
-    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         self._check_x(x)
         n, n_steps, _ = x.shape
         r = x.new_zeros(n, self.hidden)
@@ -156,7 +171,7 @@ class Shallow(_ThesisRNN):
         rec("out_layer", ha, y)
         return y
 
-    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+    def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         empty = x.new_zeros(x.shape[0], 0, self.hidden)
         return {
             "in_layer": rec.stacked("in_layer"),
@@ -166,7 +181,7 @@ class Shallow(_ThesisRNN):
 
 
 @ARCHITECTURES.register("deep")
-class Deep(_ThesisRNN):
+class Deep(ThesisRNN):
     """Thesis Deep cell: a per-step input layer, a ReLU cell layer, a ReLU recurrent layer.
 
     Input layer on all steps at once (it is not recurrent), then per step (``r_0 = 0``)::
@@ -192,6 +207,9 @@ class Deep(_ThesisRNN):
 
     description = "Thesis Deep ReLU RNN: 256 ReLU input layer, 128 cell, recurrent 256, head 32"
 
+    parameter_constraints = {name: [Interval(int, 1, None)]
+                             for name in ("in_units", "cell_units", "rec_units", "head_units")}
+
     def relevance_roles(self) -> dict[str, tuple[str, int]]:
         """z-beta on the first input layer (pixels only); every other layer is hidden."""
         return {"in_layer": ("input", 0)}
@@ -204,7 +222,7 @@ class Deep(_ThesisRNN):
 
     def _init_deep(self, spec: InputSpec, bias: str, dropout: float, dropout_mode: str,
                    **sizes: Any) -> None:
-        _ThesisRNN.__init__(self, spec, bias, dropout, dropout_mode, **sizes)
+        ThesisRNN.__init__(self, spec, bias, dropout, dropout_mode, **sizes)
         self.in_units, self.cell_units = sizes["in_units"], sizes["cell_units"]
         self.rec_units, self.head_units = sizes["rec_units"], sizes["head_units"]
         self._build_input(spec, bias, sizes)
@@ -224,13 +242,13 @@ class Deep(_ThesisRNN):
         self.in_layer = ThesisLinear(spec.step_dim, self.in_units, bias)
         self.in_act = nn.ReLU()
 
-    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _inputs(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         """``(N, T, D)`` -> ``(N, T, A)``: the input path on all steps at once."""
         a = self.in_act(self.in_layer(x))
         rec("in_layer", x, a)
         return a
 
-    def _run(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         self._check_x(x)
         n, n_steps, _ = x.shape
         ad = self.in_drop(self._inputs(x, rec))
@@ -252,7 +270,7 @@ class Deep(_ThesisRNN):
         rec("out_layer", o1, y)
         return y
 
-    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+    def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         empty_in = x.new_zeros(x.shape[0], 0, self.cell_units)
         empty_out = x.new_zeros(x.shape[0], 0, self.rec_units)
         return {
@@ -271,6 +289,8 @@ class DeepSD(Deep):
     (``dropout_mode`` defaults to "stationary")."""
 
     description = "Thesis Deep-SD: Deep with stationary (per-sequence) dropout masks"
+
+    parameter_constraints: dict[str, list] = {}
 
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "stationary", in_units: int = 256, cell_units: int = 128,
@@ -293,6 +313,8 @@ class DeepV2(Deep):
 
     description = "Thesis DeepV2: 128 and 256 ReLU input layers, 128 cell, recurrent 256"
 
+    parameter_constraints = {"pre_units": [Interval(int, 1, None)]}
+
     def __init__(self, spec: InputSpec, *, bias: str = "softplus", dropout: float = 0.2,
                  dropout_mode: str = "ordinary", pre_units: int = 128, in_units: int = 256,
                  cell_units: int = 128, rec_units: int = 256, head_units: int = 32):
@@ -308,7 +330,7 @@ class DeepV2(Deep):
         self.in2_layer = ThesisLinear(self.pre_units, self.in_units, bias)
         self.in2_act = nn.ReLU()
 
-    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _inputs(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         a1 = self.in_act(self.in_layer(x))
         rec("in_layer", x, a1)
         d = self.pre_drop(a1)
@@ -316,12 +338,13 @@ class DeepV2(Deep):
         rec("in2_layer", d, a)
         return a
 
-    def _trace(self, x: torch.Tensor, rec: _Recorder) -> Trace:
+    def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         return {**super()._trace(x, rec), "in2_layer": rec.calls["in2_layer"][0]}
 
 
-class _ConvInput:
-    """Mixin: the input path is a conv stack (``convs``) then ``in_layer`` (-> A), ReLU."""
+class ConvInput:
+    """Mixin of the Conv architectures (ConvDeep, ConvRLSTM, ...): the input path is a conv
+    stack (``convs``, of class ``stack_cls``) then ``in_layer`` (-> A), ReLU."""
 
     accepts = frozenset({"image_steps"})
     stack_cls: type[ConvStack] | type[LiteralConvStack] = ConvStack
@@ -334,7 +357,7 @@ class _ConvInput:
         self.in_layer = ThesisLinear(self.convs.out_features, self.in_units, bias)
         self.in_act = nn.ReLU()
 
-    def _inputs(self, x: torch.Tensor, rec: _Recorder) -> torch.Tensor:
+    def _inputs(self, x: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         f = self.convs.forward_sequence(x)
         a = self.in_act(self.in_layer(f))
         rec("in_layer", f, a)
@@ -342,7 +365,7 @@ class _ConvInput:
 
 
 @ARCHITECTURES.register("convdeep")
-class ConvDeep(_ConvInput, Deep):
+class ConvDeep(ConvInput, Deep):
     """Thesis ConvDeep: the conv stack (:class:`~rnnxbench.models.conv.ConvStack`, on all
     steps of all sequences in one batched call; 28x7 steps -> 448 features), then
     ``in_layer`` 448 -> 128 ReLU and Deep's cell (128), recurrent layer (256) and head.
@@ -353,6 +376,8 @@ class ConvDeep(_ConvInput, Deep):
     """
 
     description = "Thesis ConvDeep: conv 5x5x24, pool, conv 3x3x32, pool -> 128 -> Deep cell"
+
+    parameter_constraints = {"filters": [SequenceOf(Interval(int, 1, None), length=2)]}
 
     def relevance_roles(self) -> dict[str, tuple[str, int]]:
         return {"convs.conv1": ("input", 0)}

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnxbench.relevance import functions as rf
+from rnnxbench.relevance.base import Composite, UnsupportedModel
 from rnnxbench.relevance.rules import linear_op
 
 Tensor = torch.Tensor
@@ -54,13 +55,14 @@ def _rows(b: Tensor | None, lo: int, hi: int) -> Tensor | None:
     return None if b is None else b[lo:hi]
 
 
-def _gates(composite: Any) -> tuple[float, float]:
+def _gates(composite: Composite) -> tuple[float, float]:
     """The stabiliser and bias factor of the proportional split in gated sums."""
     return composite.gate_epsilon, getattr(composite, "gate_bias_factor", 0.0)
 
 
 def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, layer: int,
-               reverse: bool, composite: Any, mixed: bool) -> tuple[Tensor, Tensor, Tensor]:
+               reverse: bool, composite: Composite, mixed: bool
+               ) -> tuple[Tensor, Tensor, Tensor]:
     """One layer, one direction over time-major ``x`` (T, N, F): outputs (T, N, H), h, c."""
     w_ih, w_hh, b_ih, b_hh = _params(module, layer, reverse)
     n_in, H = w_ih.shape[1], w_hh.shape[1]
@@ -69,8 +71,7 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
     x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
     h, c = h0, c0
     outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
-    kind = type(module).__name__
-    if kind == "LSTM":
+    if isinstance(module, nn.LSTM):
         # rows i, f, g, o; only the candidate g carries relevance, over [x_t | h_{t-1}]
         rule = composite.rule("mixed" if mixed else "hidden", n_in)
         rows = slice(2 * H, 3 * H)
@@ -85,7 +86,7 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
             c = rf.proportional_sum(rf.gate_mul(f, c), rf.gate_mul(i, g), eps, bias_factor)
             h = rf.gate_mul(o, rf.pass_through(c, torch.tanh(c.detach())))
             outs[t] = h
-    elif kind == "GRU":
+    elif isinstance(module, nn.GRU):
         # rows r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         op_x = linear_op(w_ih[2 * H:], _rows(b_ih, 2 * H, 3 * H))
         op_h = linear_op(w_hh[2 * H:], _rows(b_hh, 2 * H, 3 * H))
@@ -131,15 +132,14 @@ def _as_state(hx: Tensor, name: str, shape: tuple[int, ...], unbatched: bool) ->
     return h
 
 
-def recurrent_forward(module: nn.Module, input: Tensor, hx: Any, composite: Any,
+def recurrent_forward(module: nn.Module, input: Tensor, hx: Any, composite: Composite,
                       bounded_first: bool = False) -> tuple[Tensor, Any]:
     """The forward of ``module`` (nn.RNN/GRU/LSTM, eval mode) in relevance mode.
 
     Same signature and return values as ``module(input, hx)``: batched (batch_first or
     not) or unbatched input, optional initial state, uni- or bidirectional, stacked.
+    Subclasses of the torch modules are run by the cell of the class they extend.
     """
-    from rnnxbench.relevance.engine import UnsupportedModel
-
     kind = type(module).__name__
     if isinstance(input, nn.utils.rnn.PackedSequence):
         raise UnsupportedModel(

@@ -3,7 +3,7 @@
 A rule maps the relevance ``R`` of a layer's outputs to its inputs, given the layer's
 input ``x`` and a :class:`LinearOp` (the layer's weight-linear map ``x -> op(x, w)``, its
 transpose, and its bias). Biases are ignored (their share is absorbed) unless a rule says
-otherwise. Rules are small stateless objects; the engine applies them at every call of a
+otherwise. Rules are small stateless objects; propagation applies them at every call of a
 module, so a layer reused at every time step gets its rule at every step.
 """
 
@@ -31,6 +31,8 @@ class LinearOp:
     ``channel_dim`` is the input axis that holds features. Derived weights (clamped,
     stacked) are memoised per op, so a layer called at every time step derives them once.
     Dense ops (``dense=True``) evaluate several weights in one stacked matmul.
+    ``proportional=True`` marks a pooling-like map (an average, a mean over time): its
+    layer gets the :class:`Proportional` split, not the composite's rule for its role.
     """
 
     forward: Callable[[Tensor, Tensor], Tensor]
@@ -38,6 +40,7 @@ class LinearOp:
     bias: Tensor | None = None
     channel_dim: int = -1
     dense: bool = False
+    proportional: bool = False
     memo: dict[Any, Tensor] = field(default_factory=dict, repr=False)
 
     def __call__(self, x: Tensor, w: Tensor | None = None) -> Tensor:

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from rnnxbench.registry import UnknownNameError
-from rnnxbench.report.tables import KEYS, _ordered, metric_directions
+from rnnxbench.report.tables import KEYS, group_matrices, in_order_of, metric_directions
 
 #: one Holm family: every architecture-vs-baseline comparison of one task x explainer x metric
 FAMILY = ["task", "explainer", "metric"]
@@ -24,16 +24,31 @@ ALTERNATIVES = {True: "greater", False: "less", None: "two-sided"}
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
-    """Holm step-down adjusted p-values (statsmodels); NaN entries stay NaN and do not count
-    towards the family size."""
-    from statsmodels.stats.multitest import multipletests
-
+    """Holm step-down adjusted p-values (as statsmodels' ``multipletests(method="holm")``);
+    NaN entries stay NaN and do not count towards the family size."""
     p = np.asarray(p_values, dtype=np.float64)
+    return holm_by(p, np.zeros(p.shape, dtype=np.int64))
+
+
+def holm_by(p_values: np.ndarray | list[float], families: np.ndarray | list) -> np.ndarray:
+    """:func:`holm` within each family at once: ``families`` labels each p-value's family.
+
+    Sorted within its family, the k-th of m finite p-values becomes the running maximum of
+    ``p * (m - k + 1)``, capped at 1; non-finite entries give NaN and are not counted.
+    """
+    shape = np.shape(p_values)
+    p = np.asarray(p_values, dtype=np.float64).ravel()
     adjusted = np.full(p.shape, np.nan)
-    finite = np.isfinite(p)
-    if finite.any():
-        adjusted[finite] = multipletests(p[finite], method="holm")[1]
-    return adjusted
+    rows = np.flatnonzero(np.isfinite(p))
+    if rows.size:
+        family = pd.factorize(np.asarray(families).ravel()[rows], use_na_sentinel=False)[0]
+        order = np.lexsort((p[rows], family))
+        rows, family = rows[order], family[order]
+        size = np.bincount(family)[family]
+        position = np.arange(len(rows)) - np.searchsorted(family, family)
+        raw = pd.Series(p[rows] * (size - position))
+        adjusted[rows] = np.minimum(raw.groupby(family).cummax().to_numpy(), 1.0)
+    return adjusted.reshape(shape)
 
 
 def paired_test(values: np.ndarray, baseline: np.ndarray,
@@ -51,6 +66,33 @@ def paired_test(values: np.ndarray, baseline: np.ndarray,
     return float(res.statistic), float(n - 1), float(res.pvalue)
 
 
+def paired_t(diffs: np.ndarray, codes: np.ndarray, n_groups: int,
+             sign: np.ndarray) -> dict[str, np.ndarray]:
+    """Paired t-tests of many groups of differences at once, as :func:`paired_test`.
+
+    ``codes`` (``0..n_groups-1``) group ``diffs``; ``sign`` per group picks the alternative
+    (+1 ``greater``, -1 ``less``, 0 ``two-sided``). Returns arrays ``n, mean, t, df, p``;
+    t, df and p are NaN for fewer than two differences. The arithmetic is scipy's
+    ``ttest_rel`` (mean, ``var = mean((d - mean)**2) * n/(n-1)``, ``t = mean/sqrt(var/n)``,
+    p from ``special.stdtr``): scipy's values, to the last bit on the published results.
+    """
+    out = {k: np.full(n_groups, np.nan) for k in ("mean", "t", "df", "p")}
+    out["n"] = np.zeros(n_groups, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for groups, matrix in group_matrices(np.asarray(diffs, np.float64), codes, n_groups):
+            n = matrix.shape[1]
+            mean = matrix.mean(axis=1)
+            out["n"][groups], out["mean"][groups] = n, mean
+            if n >= 2:
+                var = ((matrix - mean[:, None]) ** 2).mean(axis=1) * (n / (n - 1))
+                out["t"][groups] = mean / np.sqrt(var / n)
+                out["df"][groups] = n - 1
+    t, df, sign = out["t"], out["df"], np.asarray(sign)
+    out["p"] = np.where(sign > 0, special.stdtr(df, -t), np.where(
+        sign < 0, special.stdtr(df, t), 2 * special.stdtr(df, -np.abs(t))))
+    return out
+
+
 def paired_tests(scores: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd.DataFrame:
     """Every architecture against ``baseline``, per task x explainer x metric, over folds.
 
@@ -62,43 +104,49 @@ def paired_tests(scores: pd.DataFrame, baseline: str, alpha: float = 0.05) -> pd
     family (all comparisons of one task x explainer x metric, :data:`FAMILY`), and
     ``significant`` is ``p_holm < alpha``. Fewer than two pairs give NaN t/df/p and are
     left out of the family. Rows follow the order of ``scores``; the baseline has none.
-    Raises :class:`UnknownNameError` when ``baseline`` is not an architecture of ``scores``.
+    Raises :class:`UnknownNameError` when ``baseline`` is not an architecture of ``scores``
+    and ValueError when a fold has two usable rows for one architecture and family.
     """
     if scores.empty:
         return pd.DataFrame(columns=TEST_COLUMNS)
     archs = [str(a) for a in pd.unique(scores["architecture"])]
     if baseline not in archs:
         raise UnknownNameError("baseline architecture", baseline, archs)
+    family = scores.groupby(FAMILY, sort=False).ngroup().fillna(-1).to_numpy(np.int64)
+    is_base = (scores["architecture"] == baseline).to_numpy(dtype=bool, na_value=False)
+    value = pd.to_numeric(scores["value"], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    ok = (scores["status"] == "ok").to_numpy(dtype=bool, na_value=False)
+    usable = ok & np.isfinite(value) & (family >= 0)
+    rows = pd.DataFrame({"family": family, "architecture": scores["architecture"].to_numpy(),
+                         "fold": scores["fold"].to_numpy(), "value": value})
+    if rows[usable].duplicated(["family", "architecture", "fold"]).any():
+        raise ValueError("more than one usable score for one task x explainer x metric x "
+                         "architecture x fold")
+    tested = (family >= 0) & ~is_base
+    if not tested.any():
+        return pd.DataFrame([], columns=TEST_COLUMNS)
+    compared = scores[tested]
+    comparison = np.full(len(scores), -1, dtype=np.int64)
+    comparison[tested] = compared.groupby([*FAMILY, "architecture"], sort=False,
+                                          dropna=False).ngroup().to_numpy()
+    n = int(comparison.max()) + 1
+    first = np.unique(comparison[tested], return_index=True)[1]
+    # pairs: each usable fold of an architecture with the baseline's fold, in fold order
+    pairs = (rows.assign(comparison=comparison)[usable & tested]
+             .merge(rows[usable & is_base], on=["family", "fold"], suffixes=("", "_base"))
+             .sort_values(["comparison", "fold"], kind="stable"))
     directions = metric_directions(scores)
-    value = pd.to_numeric(scores["value"], errors="coerce")
-    usable = scores.assign(value=value)[(scores["status"] == "ok") & np.isfinite(value)]
-    usable_groups = dict(iter(usable.groupby(FAMILY, sort=False)))
-    rows = []
-    for key, group in scores.groupby(FAMILY, sort=False):
-        good = usable_groups.get(key)
-        wide = (pd.DataFrame() if good is None else
-                good.pivot(index="fold", columns="architecture", values="value"))
-        base = wide[baseline] if baseline in wide else pd.Series(dtype=np.float64)
-        hib = directions[key[2]]
-        for arch in pd.unique(group["architecture"]):
-            if arch == baseline:
-                continue
-            other = wide[arch] if arch in wide else pd.Series(dtype=np.float64)
-            pairs = pd.concat([other, base], axis=1, keys=["a", "b"]).dropna()
-            t, df, p = paired_test(pairs["a"].to_numpy(), pairs["b"].to_numpy(),
-                                   ALTERNATIVES[hib])
-            diff = pairs["a"] - pairs["b"]
-            rows.append({"task": key[0], "architecture": arch, "explainer": key[1],
-                         "metric": key[2], "baseline": baseline, "higher_is_better": hib,
-                         "alternative": ALTERNATIVES[hib], "n_pairs": len(pairs),
-                         "mean_diff": float(diff.mean()) if len(diff) else np.nan,
-                         "t": t, "df": df, "p": p})
-    table = pd.DataFrame(rows, columns=TEST_COLUMNS)
-    if table.empty:
-        return table
-    table["p_holm"] = table.groupby(FAMILY, sort=False)["p"].transform(holm)
+    hib = [directions[m] for m in compared["metric"].to_numpy(dtype=object)[first]]
+    res = paired_t((pairs["value"] - pairs["value_base"]).to_numpy(),
+                   pairs["comparison"].to_numpy(), n,
+                   np.array([{True: 1, False: -1}.get(h, 0) for h in hib]))
+    table = pd.DataFrame({k: compared[k].to_numpy(dtype=object)[first].tolist() for k in KEYS})
+    table = table.assign(baseline=baseline, higher_is_better=hib,
+                         alternative=[ALTERNATIVES[h] for h in hib], n_pairs=res["n"],
+                         mean_diff=res["mean"], t=res["t"], df=res["df"], p=res["p"])
+    table["p_holm"] = holm_by(table["p"].to_numpy(), family[tested][first])
     table["significant"] = (table["p_holm"] < alpha).astype(bool)
-    return _ordered(table, KEYS, scores)
+    return in_order_of(table[TEST_COLUMNS], KEYS, scores)
 
 
 def explainer_ranks(board: pd.DataFrame) -> pd.DataFrame:

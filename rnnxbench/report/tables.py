@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -37,11 +39,52 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     return mean, std, mean - half, mean + half
 
 
-def _ordered(df: pd.DataFrame, keys: list[str], reference: pd.DataFrame) -> pd.DataFrame:
-    """``df`` sorted by ``keys``, each in order of first appearance in ``reference``."""
+def in_order_of(df: pd.DataFrame, keys: list[str], reference: pd.DataFrame) -> pd.DataFrame:
+    """``df`` stably sorted by ``keys``, each key's values in order of first appearance in
+    ``reference`` (values absent from ``reference`` first); the index is reset."""
     codes = {f"__{k}": pd.Index(pd.unique(reference[k])).get_indexer(df[k]) for k in keys}
     return (df.assign(**codes).sort_values(list(codes), kind="stable")
             .drop(columns=list(codes)).reset_index(drop=True))
+
+
+def group_matrices(values: np.ndarray, codes: np.ndarray,
+                   n_groups: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(groups, matrix)`` for each distinct group size: ``matrix[i]`` holds the ``values``
+    of group ``groups[i]`` (``codes`` in ``0..n_groups-1``) in their input order.
+
+    Row-wise reductions of these matrices give the same floats as numpy's on each group's
+    own 1-D array (same summation), so vectorised means and variances match per-group ones.
+    """
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=n_groups)
+    starts = np.cumsum(counts) - counts
+    ordered = values[order]
+    for size in np.unique(counts[counts > 0]):
+        groups = np.flatnonzero(counts == size)
+        yield groups, ordered[starts[groups, None] + np.arange(size)]
+
+
+def t_intervals(values: np.ndarray, codes: np.ndarray, n_groups: int,
+                level: float = 0.95) -> dict[str, np.ndarray]:
+    """:func:`t_interval` of every group of ``values`` at once (``codes`` in
+    ``0..n_groups-1``; only finite values count): arrays ``mean, std, low, high, n``,
+    equal to :func:`t_interval`'s floats group by group."""
+    values = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(codes)
+    keep = np.isfinite(values) & (codes >= 0)
+    out = {k: np.full(n_groups, np.nan) for k in ("mean", "std", "low", "high")}
+    out["n"] = np.zeros(n_groups, dtype=np.int64)
+    for groups, matrix in group_matrices(values[keep], codes[keep], n_groups):
+        n = matrix.shape[1]
+        out["n"][groups] = n
+        out["mean"][groups] = matrix.mean(axis=1)
+        if n >= 2:
+            std = matrix.std(axis=1, ddof=1)
+            half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / np.sqrt(n)
+            out["std"][groups] = std
+            out["low"][groups] = out["mean"][groups] - half
+            out["high"][groups] = out["mean"][groups] + half
+    return out
 
 
 def _truthy(value: object) -> bool:
@@ -94,37 +137,42 @@ def rank_explainers(board: pd.DataFrame, directions: dict[str, bool | None]) -> 
     return key.groupby(groups, sort=False, dropna=False).rank(method="average").rename("rank")
 
 
-def _group_status(status: pd.Series) -> str:
-    seen = set(status)
-    if "ok" in seen:
-        return "ok"
-    if "failed" in seen:
-        return "failed"
-    if "unsupported" in seen:
-        return "unsupported"
-    return str(status.iloc[0]) if len(status) else "failed"
+def _first_rows(codes: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of each group's first row where ``mask`` holds; -1 for a group without one."""
+    first = np.full(n_groups, -1, dtype=np.int64)
+    rows = np.flatnonzero(mask & (codes >= 0))
+    groups, at = np.unique(codes[rows], return_index=True)
+    first[groups] = rows[at]
+    return first
 
 
-def _summarise(group: pd.DataFrame) -> dict:
-    ok = group["status"] == "ok"
-    values = pd.to_numeric(group.loc[ok, "value"], errors="coerce").to_numpy(dtype=np.float64)
-    mean, std, low, high = t_interval(values)
-    n_ok = int(np.isfinite(values).sum())
-    acc = pd.to_numeric(group["accuracy"], errors="coerce")
-    gate = group["gate_passed"].dropna()
-    row = {
-        "mean": mean, "std": std, "ci95_low": low, "ci95_high": high,
-        "n_folds": n_ok,
-        "n_failed": int((group["status"] == "failed").sum()),
-        "n_unsupported": int((group["status"] == "unsupported").sum()),
-        "accuracy_mean": float(acc.mean()) if acc.notna().any() else np.nan,
-        "gate_passed_all": bool(len(gate) > 0 and all(_truthy(g) for g in gate)),
-        "status": _group_status(group["status"]),
-    }
-    if "higher_is_better" in group:
-        known = group["higher_is_better"].dropna()  # rows of failed models may lack it
-        row["higher_is_better"] = known.iloc[0] if len(known) else None
-    return row
+def _values(column: pd.Series) -> np.ndarray:
+    """A column as float64 (non-numbers and missing values NaN)."""
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _is(column: pd.Series, value: str) -> np.ndarray:
+    return (column == value).to_numpy(dtype=bool, na_value=False)
+
+
+def _count(codes: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
+    return np.bincount(codes[mask & (codes >= 0)], minlength=n_groups).astype(np.int64)
+
+
+def _picked(column: pd.Series, rows: np.ndarray) -> list:
+    """``column``'s values at ``rows`` (None where a row is -1), as a list: a frame built
+    from it infers the dtype as one built from per-group dicts does."""
+    values = column.to_numpy(dtype=object)[np.maximum(rows, 0)]
+    return [None if r < 0 else v for r, v in zip(rows, values, strict=True)]
+
+
+def _all_truthy(column: pd.Series, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Per group: some non-missing value, and every non-missing value truthy."""
+    labels, uniques = pd.factorize(column)
+    truthy = np.array([_truthy(u) for u in uniques], dtype=bool)
+    present = labels >= 0
+    falsy = present & ~truthy[np.maximum(labels, 0)] if len(uniques) else present
+    return (_count(codes, present, n_groups) > 0) & (_count(codes, falsy, n_groups) == 0)
 
 
 def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
@@ -144,12 +192,40 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     columns = LEADERBOARD_COLUMNS + (["higher_is_better"] if "higher_is_better" in scores else [])
     if scores.empty:
         return pd.DataFrame(columns=columns)
-    rows = []
-    for key, group in scores.groupby(KEYS, sort=False, dropna=False):
-        rows.append({**dict(zip(KEYS, key, strict=True)), **_summarise(group)})
-    board = pd.DataFrame(rows, columns=columns)
+    codes = scores.groupby(KEYS, sort=False, dropna=False).ngroup().to_numpy()
+    n = int(codes.max()) + 1
+    first = _first_rows(codes, np.ones(len(codes), dtype=bool), n)
+    status = scores["status"]
+    ok, failed, unsupported = (_is(status, s) for s in ("ok", "failed", "unsupported"))
+    value = np.where(ok, _values(scores["value"]), np.nan)
+    folds = t_intervals(value, codes, n)
+    # the mean of the non-missing accuracies, summed as pandas does (missing ones as 0)
+    acc = _values(scores["accuracy"])
+    acc_sum = np.full(n, np.nan)
+    for groups, matrix in group_matrices(np.where(np.isnan(acc), 0.0, acc), codes, n):
+        acc_sum[groups] = matrix.sum(axis=1)
+    acc_n = _count(codes, ~np.isnan(acc), n)
+    n_ok, n_failed, n_unsupported = (_count(codes, m, n) for m in (ok, failed, unsupported))
+    # ok if any fold is, else failed, else unsupported, else the first fold's status
+    group_status = [str(s) for s in _picked(status, first)]
+    for name, count in (("unsupported", n_unsupported), ("failed", n_failed), ("ok", n_ok)):
+        group_status = np.where(count > 0, name, group_status)
+    data = {k: _picked(scores[k], first) for k in KEYS}
+    data.update({
+        "mean": folds["mean"], "std": folds["std"], "ci95_low": folds["low"],
+        "ci95_high": folds["high"], "n_folds": folds["n"], "n_failed": n_failed,
+        "n_unsupported": n_unsupported,
+        "accuracy_mean": np.divide(acc_sum, acc_n, out=np.full(n, np.nan), where=acc_n > 0),
+        "gate_passed_all": _all_truthy(scores["gate_passed"], codes, n),
+        "status": group_status.tolist(), "rank": np.full(n, np.nan),
+    })
+    if "higher_is_better" in scores:  # the first known one: rows of failed models may lack it
+        known = scores["higher_is_better"].notna().to_numpy()
+        data["higher_is_better"] = _picked(scores["higher_is_better"],
+                                           _first_rows(codes, known, n))
+    board = pd.DataFrame(data, columns=columns)
     board["rank"] = rank_explainers(board, metric_directions(scores))
-    return _ordered(board, KEYS, scores)
+    return in_order_of(board, KEYS, scores)
 
 
 def failure_summary(scores: pd.DataFrame) -> pd.DataFrame:
@@ -166,7 +242,7 @@ def failure_summary(scores: pd.DataFrame) -> pd.DataFrame:
     bad = bad.assign(error=bad["error"].fillna("").astype(str))
     table = (bad.groupby([*KEYS, "status", "error"], sort=False, dropna=False)
              .size().rename("n_folds").reset_index())
-    return _ordered(table[FAILURE_COLUMNS], [*KEYS, "status"], scores)
+    return in_order_of(table[FAILURE_COLUMNS], [*KEYS, "status"], scores)
 
 
 def accuracy_summary(models: pd.DataFrame) -> pd.DataFrame:
@@ -179,14 +255,22 @@ def accuracy_summary(models: pd.DataFrame) -> pd.DataFrame:
     """
     if models.empty:
         return pd.DataFrame(columns=ACCURACY_COLUMNS)
-    rows = []
-    for (task, arch), group in models.groupby(["task", "architecture"], sort=False):
-        ok = group["status"] == "ok"
-        acc = pd.to_numeric(group.loc[ok, "accuracy"], errors="coerce").to_numpy(np.float64)
-        mean, std, low, high = t_interval(acc)
-        gate = float(group["gate"].iloc[0])
-        rows.append({"task": task, "architecture": arch, "mean": mean, "std": std,
-                     "ci95_low": low, "ci95_high": high, "n_folds": int(np.isfinite(acc).sum()),
-                     "n_failed": int((~ok).sum()), "gate": gate,
-                     "gate_passed_all": bool(ok.all() and (acc >= gate).all())})
-    return pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
+    codes = (models.groupby(["task", "architecture"], sort=False).ngroup()  # NaN: no key
+             .fillna(-1).to_numpy(np.int64))
+    n = int(codes.max()) + 1
+    if n == 0:  # every row lacks its task or architecture
+        return pd.DataFrame(columns=ACCURACY_COLUMNS)
+    first = _first_rows(codes, np.ones(len(codes), dtype=bool), n)
+    ok = _is(models["status"], "ok")
+    acc = _values(models["accuracy"])
+    folds = t_intervals(np.where(ok, acc, np.nan), codes, n)
+    gate = models["gate"].to_numpy()[first].astype(np.float64)
+    below = ~ok | ~(acc >= gate[codes])  # a failed or missing model fails the gate too
+    return pd.DataFrame({
+        "task": _picked(models["task"], first),
+        "architecture": _picked(models["architecture"], first),
+        "mean": folds["mean"], "std": folds["std"], "ci95_low": folds["low"],
+        "ci95_high": folds["high"], "n_folds": folds["n"],
+        "n_failed": _count(codes, ~ok, n), "gate": gate,
+        "gate_passed_all": _count(codes, below, n) == 0,
+    }, columns=ACCURACY_COLUMNS)

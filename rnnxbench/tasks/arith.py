@@ -19,6 +19,7 @@ import numpy as np
 
 from rnnxbench.registry import TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
+from rnnxbench.validate import Interval, Options
 
 OPERATIONS = ("add", "sub")
 
@@ -58,6 +59,22 @@ class ArithmeticTask(Task):
 
     description = "Arras et al. 2019 toy arithmetic: two marked numbers decide the class"
     has_ground_truth = True
+
+    parameter_constraints = {"operation": [Options(str, OPERATIONS)],
+                             "n_classes": [Interval(int, 2, None)],
+                             "n_samples": [Interval(int, 1, None)],
+                             "n_steps": [Interval(int, 2, None)]}
+
+    @classmethod
+    def source_choices(cls) -> list[str]:
+        return ["generated"]
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """At least one sample per class."""
+        n_samples, n_classes = options.get("n_samples", 2000), options.get("n_classes", 3)
+        if n_samples < n_classes:
+            raise ValueError(f"n_samples = {n_samples} must be at least n_classes = {n_classes}")
 
     def __init__(self, operation: str = "add", n_classes: int = 3, n_samples: int = 2000,
                  n_steps: int = 20, **options: Any):

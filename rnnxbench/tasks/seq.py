@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from rnnxbench.registry import TASKS
+from rnnxbench.registry import SOURCES, TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
 from rnnxbench.tasks.maj import pixel_scale, stratified_subset, to_sequence
 from rnnxbench.tasks.sources import Images, load_source
+from rnnxbench.validate import Interval
 
 
 def divisors(width: int) -> list[int]:
@@ -27,6 +28,12 @@ class SequenceTask(Task):
 
     description = "SEQ: one image in column slices (thesis experiment 1), no ground truth"
     has_ground_truth = False
+
+    parameter_constraints = {"n_steps": [Interval(int, 1, None)]}
+
+    @classmethod
+    def source_choices(cls) -> list[str]:
+        return SOURCES.names()
 
     def __init__(self, n_steps: int = 7, **options: Any):
         super().__init__(n_steps=n_steps, **options)

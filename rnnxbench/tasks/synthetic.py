@@ -40,6 +40,7 @@ import numpy as np
 
 from rnnxbench.registry import TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 #: Ismail et al.'s layouts on a 50 x 50 grid: (time, feature) axes as (start, length);
 #: start None = random per sample, a pair = the start for class 0 and class 1.
@@ -141,6 +142,25 @@ class SyntheticTask(Task):
 
     description = "Synthetic boxes (Ismail et al. 2020): class signal in known cells"
     has_ground_truth = True
+
+    parameter_constraints = {
+        "dataset": [Options(str, DATASETS)], "background": [Options(str, BACKGROUNDS)],
+        "n_samples": [Interval(int, 1, None)], "n_steps": [Interval(int, 1, None)],
+        "n_features": [Interval(int, 1, None)], "shift": [float],
+        "ar": [Interval(float, -1, 1, closed="neither")], "noise": [Interval(float, 0, None)],
+        "frequency": [SequenceOf(Interval(float, 0, None), length=2)],
+    }
+
+    @classmethod
+    def source_choices(cls) -> list[str]:
+        return ["generated"]
+
+    @classmethod
+    def check_parameters(cls, options: dict[str, Any]) -> None:
+        """``frequency`` is a range ``(low, high)``."""
+        low, high = options.get("frequency", (0.05, 0.25))
+        if low > high:
+            raise ValueError(f"frequency must be a range (low, high), got {[low, high]}")
 
     def __init__(self, dataset: str = "middle", background: str = "gaussian",
                  n_samples: int = 1000, n_steps: int = 50, n_features: int = 50,

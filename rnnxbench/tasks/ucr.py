@@ -12,7 +12,7 @@ split, then variable-length series are zero-padded at the end to the longest one
 NeuroView paper (zero is then the channel mean). Classes are the sorted distinct labels.
 
 ``split = "own"`` (default) keeps the archive's train/test split: :attr:`TaskData.test_split`
-marks the test samples and the pipeline's folds become repeats (new seeds) on that split.
+marks the test samples and the harness's folds become repeats (new seeds) on that split.
 ``split = "kfold"`` pools both parts for the profile's stratified k-fold. Within each part the
 samples are shuffled (seeded) so that any prefix of the test set, such as the explained
 samples, mixes the classes. The sets have no ground truth: they are scored by test accuracy
@@ -29,6 +29,7 @@ import numpy as np
 from rnnxbench.registry import TASKS
 from rnnxbench.tasks.base import DataUnavailable, InputSpec, Task, TaskData
 from rnnxbench.tasks.sources import resolve_data_dir
+from rnnxbench.validate import Options
 
 SOURCES = ("aeon", "ts")
 SPLITS = ("own", "kfold")
@@ -114,6 +115,12 @@ class UCRTask(Task):
 
     description = "UCR/UEA time-series classification (aeon's bundled sets or .ts files)"
     has_ground_truth = False
+
+    parameter_constraints = {"dataset": [str], "split": [Options(str, SPLITS)]}
+
+    @classmethod
+    def source_choices(cls) -> list[str]:
+        return list(SOURCES)
 
     def __init__(self, dataset: str = "GunPoint", split: str = "own", **options: Any):
         if split not in SPLITS:

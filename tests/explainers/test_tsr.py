@@ -9,7 +9,7 @@ from rnnxbench.explainers.base import Explainer
 from rnnxbench.explainers.gradient import target_gradient
 from rnnxbench.explainers.tsr import TSR
 from rnnxbench.registry import EXPLAINERS, UnknownNameError
-from rnnxbench.relevance.engine import UnsupportedModel
+from rnnxbench.relevance import UnsupportedModel
 
 
 class Quadratic(nn.Module):
@@ -138,15 +138,16 @@ def test_base_options_reach_the_base_explainer():
 
 def test_cache_key_follows_the_base_explainers_code(monkeypatch):
     """A change to the base explainer's code must not serve tsr relevance from the cache."""
-    import rnnxbench.pipeline as pipeline
+    import rnnxbench.engine.code as code
     from rnnxbench.config import Component, load_config
+    from rnnxbench.harness.keys import explainer_key
     Saliency = EXPLAINERS.get("sa")
     assert TSR.code_dependencies({"base": "sa"}) == (Saliency,)
     cfg = load_config("synthetic", "smoke")
     tsr, control = Component("tsr", "tsr", {"base": "sa"}), Component("random", "random")
-    before = pipeline._explainer_key(tsr, cfg), pipeline._explainer_key(control, cfg)
-    real = pipeline._module_source_hash
-    monkeypatch.setattr(pipeline, "_module_source_hash", lambda name: "edited" if name ==
+    before = explainer_key(tsr, cfg), explainer_key(control, cfg)
+    real = code.module_source_hash
+    monkeypatch.setattr(code, "module_source_hash", lambda name: "edited" if name ==
                         Saliency.__module__ else real(name))
-    after = pipeline._explainer_key(tsr, cfg), pipeline._explainer_key(control, cfg)
+    after = explainer_key(tsr, cfg), explainer_key(control, cfg)
     assert after[0] != before[0] and after[1] == before[1]

@@ -7,6 +7,7 @@ from scipy.stats import spearmanr
 from torch import nn
 
 from rnnxbench.explainers.base import Explainer
+from rnnxbench.harness.scoring import MetricContext
 from rnnxbench.metrics import Metric, Randomization
 from rnnxbench.metrics.sanity import (
     STAGES,
@@ -17,7 +18,6 @@ from rnnxbench.metrics.sanity import (
     reinitialise_,
 )
 from rnnxbench.models.layers import ThesisLinear
-from rnnxbench.pipeline import metric_context
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS
 from rnnxbench.tasks.base import InputSpec, TaskData
 
@@ -49,7 +49,7 @@ def arch(name: str, **options) -> nn.Module:
 
 
 def context(model: nn.Module, data: TaskData, explainer: type = InputItself) -> dict:
-    return metric_context(model, explainer, {}, data, 16, "cpu", {})
+    return MetricContext.for_explainer(model, explainer, {}, data, 16, "cpu", {}).as_kwargs()
 
 
 def test_registered():

@@ -31,7 +31,7 @@ from rnnxbench.models.baselines import (
 )
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.relevance import Composite, Epsilon, Proportional, propagate, relevance_mode
-from rnnxbench.relevance.engine import module_op, start_relevance
+from rnnxbench.relevance.propagate import module_op, start_relevance
 from rnnxbench.tasks.base import InputSpec
 
 DT = torch.float64

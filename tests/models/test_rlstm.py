@@ -1,7 +1,7 @@
 """The R-LSTM cell (spec §1) and its relevance flow (spec §2, the thesis' R-LSTM rule).
 
 Cross-architecture checks (shapes, training, stationary masks, conservation) are in
-test_thesis_more.py.
+test_thesis_variants.py.
 """
 
 from __future__ import annotations

@@ -80,18 +80,6 @@ def test_output_shapes_any_length(name, n_steps):
 
 
 @pytest.mark.parametrize("name", ["shallow", "deep"])
-def test_dropout_only_in_training(name):
-    model = small(name)
-    x = torch.randn(8, 4, 6)
-    model.eval()
-    assert torch.equal(model(x), model(x))
-    model.train()
-    assert not torch.equal(model(x), model(x))
-    model = small(name, dropout=0.0).train()
-    assert torch.equal(model(x), model(x))
-
-
-@pytest.mark.parametrize("name", ["shallow", "deep"])
 def test_dropout_modules_and_relu_modules(name):
     model = small(name, dropout=0.3)
     drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]

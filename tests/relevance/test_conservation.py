@@ -27,7 +27,7 @@ import torch
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.registry import ARCHITECTURES, EXPLAINERS
 from rnnxbench.relevance import relevance_mode
-from rnnxbench.relevance.engine import start_relevance
+from rnnxbench.relevance.propagate import start_relevance
 from rnnxbench.tasks.base import InputSpec
 
 DT = torch.float64

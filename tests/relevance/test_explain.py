@@ -422,6 +422,14 @@ def test_other_methods_by_name():
         rnnxbench.explain(lstm_model, x, 1, method="lrp_epsilon")
 
 
+def test_unknown_or_invalid_options_name_the_valid_ones():
+    model, x = BiLSTMStack().eval(), torch.randn(2, 5, 4)
+    with pytest.raises(ValueError, match=r"unknown option 'epsilonn'.*closest first\): epsilon"):
+        rnnxbench.explain(model, x, 1, method="lrp_eps", epsilonn=0.1)
+    with pytest.raises(ValueError, match=r"explain\(method='lrp_eps'\).*bias_factor"):
+        rnnxbench.explain(model, x, 1, method="lrp_eps", bias_factor=2.0)
+
+
 @pytest.mark.parametrize("method", ["dtd", "gb"])
 def test_relu_only_methods_refuse_an_lstm(method):
     with pytest.raises(UnsupportedModel, match=r"ReLU network.*'lstm' \(LSTM\)"):
@@ -502,3 +510,12 @@ def test_readme_snippet_runs_as_is(capsys):
     R, x = namespace["R"], namespace["x"]
     assert R.shape == x.shape and torch.isfinite(R).all()
     assert "torch.Size([4, 20, 8])" in capsys.readouterr().out
+
+
+def test_explain_function_and_its_module_are_both_reachable():
+    """``rnnxbench.explain`` is the function; its module keeps a name of its own, so patching
+    and importing it by name work."""
+    import rnnxbench.explaining as explaining
+
+    assert rnnxbench.explain is explaining.explain
+    assert callable(rnnxbench.explain) and explaining.__name__ == "rnnxbench.explaining"

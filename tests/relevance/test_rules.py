@@ -28,7 +28,7 @@ from rnnxbench.relevance import (
     ZBox,
     ZPlus,
 )
-from rnnxbench.relevance.engine import module_op
+from rnnxbench.relevance.propagate import module_op
 from rnnxbench.relevance.rules import linear_op, stabilize
 
 DT = torch.float64

@@ -1,5 +1,7 @@
 """The leaderboard figure is written and shows the leaderboard's means and intervals."""
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,7 +87,7 @@ def test_order_follows_scores_even_when_first_group_failed():
 
 
 def _fold_points(ax) -> np.ndarray:
-    """(x, y) of every fold point seaborn's stripplot drew on ``ax``."""
+    """(x, y) of every fold point (scatter) on ``ax``."""
     from matplotlib.collections import PathCollection
 
     offsets = [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
@@ -251,3 +253,57 @@ def test_accuracy_figure_is_a_heatmap_of_the_means(tmp_path):
     assert fig.get_figheight() < accuracy_figure(many).get_figheight()
     path = plot_accuracy(accuracy, tmp_path / "acc" / "accuracy.png")
     assert path.read_bytes().startswith(PNG_MAGIC) and path.stat().st_size > 5000
+
+
+def test_fold_points_are_where_seaborn_stripplot_puts_them():
+    """folds_figure draws the strips itself (one scatter instead of one per explainer x
+    architecture): seaborn's points, but for the jitter, which comes from a seeded generator
+    (the same figure for the same data) and stays within seaborn's bound."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    from rnnxbench.report.drawing import dodge
+
+    scores = grid_scores(n_folds=4)
+    scores = scores[(scores["task"] == "maj") & (scores["metric"] == "cosine")]
+    scores = scores[~((scores["architecture"] == "deep") & (scores["explainer"] == "lrp")
+                      & (scores["fold"] > 0))]  # a single fold: no jitter
+    explainers, archs = ["sa", "lrp"], ["shallow", "deep"]
+    colors, width, _ = dodge(archs)
+    np.random.seed(7)
+    ax = Figure().subplots()
+    sns.stripplot(data=scores, x="explainer", y="value", hue="architecture", order=explainers,
+                  hue_order=archs, palette=colors, dodge=True, jitter=0.25 * width, size=3.5,
+                  alpha=0.55, legend=False, ax=ax)
+    expected = _fold_points(ax)
+    panel = next(ax for ax in folds_figure(scores, "cosine").axes if ax.get_title() == "maj")
+    ours = _fold_points(panel)
+    bound = 0.25 * width / len(archs)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=2 * bound + 1e-12)
+    again = next(ax for ax in folds_figure(scores, "cosine").axes if ax.get_title() == "maj")
+    np.testing.assert_array_equal(_fold_points(again), ours)  # deterministic
+    ours, theirs = panel.collections[0], ax.collections[0]
+    np.testing.assert_array_equal(ours.get_sizes(), theirs.get_sizes())
+    np.testing.assert_array_equal(ours.get_facecolors()[0], theirs.get_facecolors()[0])
+    assert ours.get_zorder() == theirs.get_zorder()
+    assert not any(line.get_visible() for line in panel.xaxis.get_gridlines())  # as seaborn's
+    assert any(line.get_visible() for line in panel.yaxis.get_gridlines())
+
+
+def test_autoscaling_once_gives_the_incremental_limits():
+    from matplotlib.figure import Figure
+
+    from rnnxbench.report.drawing import autoscaled_once
+
+    def draw(deferred: bool):
+        axes = Figure(layout="constrained").subplots(2, 2, sharex=True, sharey=True).ravel()
+        axes[3].set_visible(False)
+        with autoscaled_once(axes) if deferred else contextlib.nullcontext():
+            for i, ax in enumerate(axes[:3]):
+                ax.plot([0, 1 + i], [0.2 * i, -i], marker="o")
+                ax.fill_between([0, 2], [-1, -2 - i], [1, 3 + i], alpha=0.1)
+                ax.axhline(0.5, linestyle="--")
+                ax.errorbar([i], [i], yerr=[[1], [2]])
+        return [(ax.get_xlim(), ax.get_ylim()) for ax in axes]
+
+    assert draw(True) == draw(False)

@@ -42,6 +42,7 @@ def test_bad_options_name_the_choices():
         make_arith(10, 1, seed=0)
 
 
+@pytest.mark.slow
 def test_arith_suite_smoke_run(run_dirs):
     import rnnxbench
 

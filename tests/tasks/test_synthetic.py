@@ -165,6 +165,7 @@ MASK_METRICS = ["relevance_mass", "relevance_rank", "auprc", "cosine", "time_pre
                 "time_recall", "feature_precision", "feature_recall"]
 
 
+@pytest.mark.slow
 def test_synthetic_suite_smoke_run(run_dirs):
     result = rnnxbench.run_suite(
         "synthetic", "smoke", tasks=["middle-gaussian"], architectures=["gru"],

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import rnnxbench
 from rnnxbench.registry import TASKS
@@ -21,7 +22,8 @@ def _block(text: str, first_line: str) -> str:
     raise AssertionError(f"README.md has no code block starting with {first_line!r}")
 
 
-def test_readme_task_plugin_runs_through_the_harness(tmp_path, run_dirs, monkeypatch):
+@pytest.mark.slow
+def test_readme_task_plugin_runs_through_the_harness(tmp_path, run_dirs):
     text = README.read_text()
     namespace: dict = {}
     exec(compile(_block(text, "# my_spike.py"), "my_spike.py", "exec"), namespace)
@@ -37,12 +39,11 @@ def test_readme_task_plugin_runs_through_the_harness(tmp_path, run_dirs, monkeyp
     suite = tmp_path / "spike.toml"
     suite.write_text(_block(text, "# spike.toml"))
     # what the entry point does on import, without installing a package
-    monkeypatch.setattr(TASKS, "_items", {**TASKS._items, "spike": task_cls})
-    monkeypatch.setattr(TASKS, "_origin", {**TASKS._origin, "spike": "README example"})
-    result = rnnxbench.run_suite(
-        config=suite, profile="smoke", explainers=["sa", "nv_weights"],
-        metrics=["cosine", "relevance_mass"], progress=False,
-        profile_overrides={"max_images": 140, "folds": [0]}, **run_dirs)
+    with TASKS.override("spike", task_cls, origin="README example"):
+        result = rnnxbench.run_suite(
+            config=suite, profile="smoke", explainers=["sa", "nv_weights"],
+            metrics=["cosine", "relevance_mass"], progress=False,
+            profile_overrides={"max_images": 140, "folds": [0]}, **run_dirs)
     scores = result.scores
     ok = scores[scores["status"] == "ok"]
     assert set(ok["explainer"]) == {"sa", "nv_weights"} and ok["value"].between(0, 1).all()

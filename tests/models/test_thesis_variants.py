@@ -1,14 +1,15 @@
-"""The thesis' other architectures (spec §1): DeepV2, Deep-SD, ConvDeep, Conv+Deep and the
-R-LSTM family; the conv stacks and the TF-SAME average pool; relevance conservation.
+"""The thesis' variants of Deep and the R-LSTM family (spec §1): DeepV2, Deep-SD, ConvDeep,
+Conv+Deep, R-LSTM, R-LSTM-SD, ConvR-LSTM(-SD), Conv+R-LSTM-SD: structure, stationary masks,
+training and relevance conservation.
 
-R-LSTM specifics (the cell, thesis parameter counts) are in test_rlstm.py.
+Shallow and Deep are in test_thesis.py, R-LSTM specifics (the cell, thesis parameter counts)
+in test_rlstm.py, the conv stacks and the TF-SAME average pool in test_conv.py.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rnnxbench.explainers.propagation import LRP, DeepTaylor, LRPEpsilon
 from rnnxbench.models import (
@@ -19,16 +20,17 @@ from rnnxbench.models import (
     ConvPlusRLSTMSD,
     ConvRLSTM,
     ConvRLSTMSD,
+    Deep,
     DeepSD,
     DeepV2,
+    Shallow,
     StationaryDropout,
-    ThesisAvgPool,
     thesis_loss,
     thesis_parameter_count,
 )
 from rnnxbench.registry import ARCHITECTURES
-from rnnxbench.relevance import Proportional, relevance_mode
-from rnnxbench.relevance.engine import start_relevance
+from rnnxbench.relevance import relevance_mode
+from rnnxbench.relevance.propagate import start_relevance
 from rnnxbench.tasks.base import InputSpec
 
 MAJ = InputSpec(n_steps=12, step_dim=196, step_shape=(1, 28, 7), n_classes=10)
@@ -51,15 +53,18 @@ def _sizes(deep: dict, rlstm: dict, pre_units: int, filters: tuple[int, int]) ->
             "convrlstm_sd": {**rlstm, **conv}, "conv_plus_rlstm_sd": {**rlstm, **conv}}
 
 
-SMALL_SIZES = _sizes({"in_units": 12, "cell_units": 10, "rec_units": 8, "head_units": 6},
-                     {"in_units": 12, "units": 8}, 10, (4, 6))
+SMALL_SIZES = {**_sizes({"in_units": 12, "cell_units": 10, "rec_units": 8, "head_units": 6},
+                        {"in_units": 12, "units": 8}, 10, (4, 6)), "shallow": {"hidden": 16},
+               "deep": {"in_units": 12, "cell_units": 10, "rec_units": 8, "head_units": 6}}
 #: tiny image steps (4 rows x 3 columns) for fast training tests
 SMALL = InputSpec(n_steps=4, step_dim=12, step_shape=(1, 4, 3), n_classes=3)
 
 
 def small(name: str, spec: InputSpec = SMALL, **options):
+    """A small model of ``name`` (one of :data:`CLASSES`, or Shallow / Deep), seeded."""
     torch.manual_seed(0)
-    return CLASSES[name](spec, **{**SMALL_SIZES[name], **options})
+    cls = {"shallow": Shallow, "deep": Deep, **CLASSES}[name]
+    return cls(spec, **{**SMALL_SIZES[name], **options})
 
 
 # ------------------------------------------------------------------------- structure
@@ -91,8 +96,9 @@ def test_output_shapes(name, n_steps):
         assert model(torch.rand(2, n_steps, 196) * 2 - 1).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["shallow", "deep", *NAMES])
 def test_eval_deterministic_train_stochastic(name):
+    """Dropout (stationary or not) only in train mode, and none at dropout 0."""
     model = small(name)
     x = torch.randn(8, 4, 12)
     model.eval()
@@ -193,84 +199,6 @@ def test_ordinary_dropout_draws_a_mask_per_step():
     live = [inp != 0 for inp, _ in calls]
     both = live[0] & live[1]
     assert not torch.equal(dropped[0] & both, dropped[1] & both)
-
-
-# ----------------------------------------------------------------------- conv stacks
-def test_tf_same_average_pool_by_hand():
-    """3x3 -> 2x2: windows of 4, 2, 2 and 1 valid cells (pad bottom/right), times 2."""
-    x = torch.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    out = ThesisAvgPool()(x)
-    expected = 2 * torch.tensor([[(1 + 2 + 4 + 5) / 4, (3 + 6) / 2], [(7 + 8) / 2, 9.0]])
-    torch.testing.assert_close(out[0, 0], expected)
-    assert ThesisAvgPool()(torch.zeros(5, 24, 28, 7)).shape == (5, 24, 14, 4)
-    assert ThesisAvgPool()(torch.zeros(5, 32, 14, 4)).shape == (5, 32, 7, 2)
-
-
-def test_pool_relevance_rules():
-    pool = ThesisAvgPool()
-    op = pool.relevance_op()
-    x = torch.rand(2, 3, 5, 7, dtype=torch.float64)
-    x[0, 0, :2, :2] = 0.0  # one all-zero window
-    R = torch.rand(2, 3, 3, 4, dtype=torch.float64)
-    assert Proportional()(op, x, R).sum() < R.sum() - 0.1  # R of the zero window is lost
-    R_bf = Proportional(bias_factor=1.0)(op, x, R)  # absorbed share spread: conserves
-    torch.testing.assert_close(R_bf.sum(), R.sum(), rtol=1e-12, atol=0)
-    assert (R_bf[0, 0, :2, :2] == R[0, 0, 0, 0] / 4).all()
-
-
-def test_conv_stack_runs_all_steps_in_one_call():
-    model = small("convdeep", spec=MAJ, filters=(24, 32)).eval()
-    calls = []
-    model.convs.conv1.register_forward_hook(lambda m, a, out: calls.append(a[0].shape))
-    x = torch.rand(3, 5, 196) * 2 - 1
-    with torch.no_grad():
-        model(x)
-        batched = model.convs.forward_sequence(x)
-        per_step = torch.stack([model.convs(x[:, t].reshape(3, 1, 28, 7)) for t in range(5)], 1)
-    assert calls[0] == (15, 1, 28, 7)  # (N * T) steps in one batched call
-    assert batched.shape == (3, 5, 448)
-    torch.testing.assert_close(batched, per_step, rtol=1e-6, atol=1e-6)
-
-
-def test_conv_stack_flattens_in_hwc_order():
-    model = small("convdeep", spec=MAJ, filters=(24, 32))
-    x = torch.rand(2, 196)
-    with torch.no_grad():
-        stack = model.convs
-        m = stack.pool2(stack.act2(stack.conv2(stack.pool1(stack.act1(stack.conv1(
-            x.reshape(2, 1, 28, 7)))))))
-        feats = stack(x.reshape(2, 1, 28, 7))
-    assert m.shape == (2, 32, 7, 2)
-    assert torch.equal(feats.reshape(2, 7, 2, 32), m.permute(0, 2, 3, 1))
-
-
-def test_literal_conv_stack_equals_hand_written_loop():
-    model = small("conv_plus_deep", spec=MAJ, filters=(24, 32)).eval()
-    s = model.convs
-    assert s.conv1.weight.shape[1] == 25 and s.conv2.weight.shape[1] == 56
-    x = torch.rand(2, 3, 196) * 2 - 1
-
-    def conv(inp, layer, pad):
-        return torch.relu(F.conv2d(inp, layer.weight, layer.effective_bias, padding=pad))
-
-    def pool(m):  # TF SAME 2x2: pad right/bottom when odd, average valid cells, x2
-        ph, pw = m.shape[-2] % 2, m.shape[-1] % 2
-        return 2 * F.avg_pool2d(m, 2, 2, ceil_mode=True) if (ph or pw) else \
-            2 * F.avg_pool2d(m, 2, 2)
-
-    m1, m2, outs = torch.zeros(2, 24, 28, 7), torch.zeros(2, 32, 14, 4), []
-    for t in range(3):
-        m1 = conv(torch.cat([x[:, t].reshape(2, 1, 28, 7), m1], 1), s.conv1, 2)
-        m2 = conv(torch.cat([pool(m1), m2], 1), s.conv2, 1)
-        outs.append(pool(m2).permute(0, 2, 3, 1).reshape(2, 448))
-    with torch.no_grad():
-        torch.testing.assert_close(s.forward_sequence(x), torch.stack(outs, 1),
-                                   rtol=1e-5, atol=1e-6)
-        # a change at step 1 leaves step 0's features alone and reaches steps 1 and 2
-        x2 = x.clone()
-        x2[:, 1] += 0.5
-        diff = (s.forward_sequence(x2) - s.forward_sequence(x)).abs().sum(dim=(0, 2))
-    assert diff[0] == 0 and diff[1] > 0 and diff[2] > 0
 
 
 def test_deep_v2_trace():

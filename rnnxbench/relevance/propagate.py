@@ -3,15 +3,16 @@
 :func:`propagate` runs one forward pass in *relevance mode* and one backward pass, for a
 whole batch: every rule-bearing module (dense, conv, pooling) returns its output through
 :class:`~rnnxbench.relevance.functions.LayerRelevance`, element-wise activations pass
-relevance unchanged, and torch's recurrent modules (nn.RNN / nn.GRU / nn.LSTM) are run as
-unrolled cells built from the same functions (no cuDNN backward, no train() mode).
+relevance unchanged, and torch's recurrent modules (nn.RNN / nn.GRU / nn.LSTM and their
+subclasses) are run as unrolled cells built from the same functions (no cuDNN backward,
+no train() mode). Modules of other libraries join through the hooks described in
+:mod:`rnnxbench.relevance`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -19,7 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnxbench.relevance import functions as rf
-from rnnxbench.relevance.rules import LinearOp, Proportional, Rule, linear_op
+from rnnxbench.relevance.base import Composite, UnsupportedModel, cudnn_disabled
+from rnnxbench.relevance.cells import recurrent_forward
+from rnnxbench.relevance.rules import LinearOp, Proportional, linear_op
 
 Tensor = torch.Tensor
 
@@ -27,60 +30,32 @@ ACTIVATIONS = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.GELU, nn.S
 NEUTRAL = (nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten, nn.MaxPool1d, nn.MaxPool2d,
            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
 RECURRENT = (nn.RNN, nn.GRU, nn.LSTM)
-
+POOLING = (nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
 
 #: parameter-free modules that are neither element-wise nor linear: no faithful rule here
 NON_LINEAR = (nn.Softmax, nn.LogSoftmax, nn.LayerNorm, nn.BatchNorm1d, nn.BatchNorm2d,
               nn.GroupNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.LocalResponseNorm,
               nn.MultiheadAttention)
 
-
-def cudnn_disabled():
-    """cuDNN off (its RNN backward needs train mode), other cuDNN settings kept."""
-    c = torch.backends.cudnn
-    return c.flags(enabled=False, benchmark=c.benchmark, deterministic=c.deterministic,
-                   allow_tf32=c.allow_tf32)
-
-
-class UnsupportedModel(ValueError):
-    """A model contains something relevance propagation has no faithful rule for."""
-
-
-@dataclass
-class Composite:
-    """Which rule each layer gets, by role.
-
-    Roles: ``hidden`` (default), ``input`` (a layer that sees only the bounded model input),
-    ``mixed`` (bounded input and non-negative states concatenated; the first ``n_bounded``
-    features are the input). ``input``/``mixed`` fall back to ``hidden`` when not given.
-    """
-
-    hidden: Rule
-    input: Rule | None = None
-    mixed: Any = None  # callable n_bounded -> Rule
-    gate_epsilon: float = 1e-3  # stabiliser of the proportional split in gated sums
-    gate_bias_factor: float = 0.0  # 1: gated sums spread the stabiliser share (conserve)
-
-    def rule(self, role: str, n_bounded: int = 0) -> Rule:
-        if role == "input" and self.input is not None:
-            return self.input
-        if role == "mixed" and self.mixed is not None:
-            return self.mixed(n_bounded)
-        return self.hidden
+__all__ = ["Composite", "UnsupportedModel", "cudnn_disabled", "module_op", "propagate",
+           "relevance_mode", "start_relevance"]
 
 
 def module_op(module: nn.Module) -> LinearOp | None:
-    """The weight-linear map of a rule-bearing module, or None."""
-    from rnnxbench.models.layers import ThesisConv2d, ThesisLinear
+    """The weight-linear map of a rule-bearing module, or None.
 
-    if isinstance(module, ThesisLinear):
-        return linear_op(module.weight, module.effective_bias)
+    A module's own ``relevance_op()`` comes first; its op's ``proportional`` flag says
+    whether the layer gets the composite's rule or the proportional split.
+    """
+    if hasattr(module, "relevance_op"):
+        op = module.relevance_op()
+        if op.weight is None and not op.proportional:
+            raise UnsupportedModel(
+                f"{type(module).__name__}.relevance_op() has no weight for the composite's "
+                "rules: a parameter-free map (a mean, a pooling) sets proportional=True")
+        return op
     if isinstance(module, nn.Linear):
         return linear_op(module.weight, module.bias)
-    if isinstance(module, ThesisConv2d):
-        pad = module.same_pad
-        return LinearOp(lambda x, w: F.conv2d(F.pad(x, pad), w), module.weight,
-                        module.effective_bias, 1)
     if isinstance(module, nn.Conv1d | nn.Conv2d):
         if module.padding_mode != "zeros":
             raise UnsupportedModel(f"{module}: padding_mode {module.padding_mode!r}")
@@ -90,19 +65,9 @@ def module_op(module: nn.Module) -> LinearOp | None:
             return conv(x, w, None, m.stride, m.padding, m.dilation, m.groups)
 
         return LinearOp(forward, module.weight, module.bias, 1)
-    if hasattr(module, "relevance_op"):
-        return module.relevance_op()
-    if _is_pool(module):  # type(m).forward bypasses the hooks
-        return LinearOp(lambda x, w, m=module: type(m).forward(m, x), None)
+    if isinstance(module, POOLING):  # type(m).forward bypasses the hooks
+        return LinearOp(lambda x, w, m=module: type(m).forward(m, x), None, proportional=True)
     return None
-
-
-def _is_pool(module: nn.Module) -> bool:
-    """Modules whose relevance is split in proportion to their inputs' contributions:
-    average pooling, and custom modules that define ``relevance_op()`` (a :class:`LinearOp`
-    of their own forward, e.g. a mean over time steps)."""
-    return hasattr(module, "relevance_op") or isinstance(
-        module, nn.AvgPool1d | nn.AvgPool2d | nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d)
 
 
 def _shares_storage(a: Tensor, b: Tensor) -> bool:
@@ -168,7 +133,7 @@ def _layer_hook(name: str, op: LinearOp, composite: Composite,
                 roles: dict[str, tuple[str, int]], model_input: Tensor | None):
     def hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
         x = args[0]
-        if _is_pool(module):
+        if op.proportional:
             return rf.layer(x, out, Proportional(bias_factor=composite.gate_bias_factor), op)
         role, n_bounded = roles.get(name, (None, 0))
         if role is None:
@@ -180,16 +145,20 @@ def _layer_hook(name: str, op: LinearOp, composite: Composite,
     return hook
 
 
-# ----------------------------------------------------------------------------- cells
 @contextmanager
 def _unrolled(module: nn.Module, composite: Composite,
               model_input: Tensor | None) -> Iterator[None]:
     """Run ``module`` (nn.RNN/GRU/LSTM) as an unrolled cell in relevance mode; its first
-    layer gets the ``mixed`` role when it is fed directly by the (bounded) model input."""
-    from rnnxbench.relevance.cells import recurrent_forward
-
+    layer gets the ``mixed`` role when it is fed directly by the (bounded) model input.
+    A subclass runs as the torch class it extends, so it must not override ``forward``."""
     if getattr(module, "proj_size", 0):
         raise UnsupportedModel(f"{type(module).__name__} with proj_size is not supported")
+    base = next(c for c in RECURRENT if isinstance(module, c))
+    if type(module).forward is not base.forward:
+        raise UnsupportedModel(
+            f"{type(module).__name__} overrides {base.__name__}.forward, which relevance "
+            f"propagation replaces by {base.__name__}'s unrolled cell: give it "
+            "relevance_forward(composite, input, hx) instead")
 
     def forward(input: Tensor, hx: Any = None) -> Any:
         fed_by_input = model_input is not None and _shares_storage(input, model_input)

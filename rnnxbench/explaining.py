@@ -1,4 +1,10 @@
-"""``explain()``: one call to explain a researcher's own PyTorch model."""
+"""``explain()``: one call to explain a researcher's own PyTorch model.
+
+It sits above :mod:`rnnxbench.relevance` (it uses the explainer registry). The module is not
+called ``explain``: ``rnnxbench/__init__.py`` exports the function as ``rnnxbench.explain``,
+which would shadow a submodule of that name (``import rnnxbench.explain as m`` and
+``mock.patch("rnnxbench.explain.X")`` would find the function, not the module).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnxbench.explainers.base import unsupported_reason
+from rnnxbench.explainers.base import breaks_relu, unsupported_reason
 from rnnxbench.registry import EXPLAINERS
-from rnnxbench.relevance.engine import UnsupportedModel
-
-#: modules that make a model non-ReLU (``relu`` property missing)
-_NON_RELU = (nn.LSTM, nn.GRU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.Softplus,
-             nn.LeakyReLU, nn.Softmax, nn.MultiheadAttention)
+from rnnxbench.relevance import UnsupportedModel
+from rnnxbench.validate import validate_options
 
 
 def explain(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | int,
@@ -33,13 +36,15 @@ def explain(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | int,
     (relevance methods run the recurrent layers as unrolled cells); parameters get no
     ``.grad`` and the modules' train/eval flags are restored afterwards.
 
-    Raises :class:`UnsupportedModel` when the method's assumptions do not hold for
-    ``model`` (``dtd``/``gb`` on a tanh/sigmoid/LSTM/GRU model) or a module has no
-    relevance rule (e.g. nn.LayerNorm, nn.BatchNorm1d, PackedSequence inputs).
+    Unknown or invalid ``options`` raise :class:`~rnnxbench.validate.InvalidParameterError`
+    naming the valid ones. Raises :class:`UnsupportedModel` when the method's assumptions
+    do not hold for ``model`` (``dtd``/``gb`` on a tanh/sigmoid/LSTM/GRU model) or a module
+    has no relevance rule (e.g. nn.LayerNorm, nn.BatchNorm1d, PackedSequence inputs).
     """
     if not isinstance(inputs, torch.Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     cls = EXPLAINERS.get(method)
+    validate_options(cls, options, where=f"explain(method={method!r})", positional=1)
     reason = unsupported_reason(cls, model)
     if reason:
         raise UnsupportedModel(f"method {method!r}: {_explain_reason(reason, model)}")
@@ -54,9 +59,7 @@ def explain(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | int,
 def _explain_reason(reason: str, model: nn.Module) -> str:
     """``reason``, plus which modules break a ReLU assumption."""
     culprits = [f"{name or '<model>'!r} ({type(m).__name__})"
-                for name, m in model.named_modules()
-                if isinstance(m, _NON_RELU)
-                or (isinstance(m, nn.RNN) and m.nonlinearity != "relu")]
+                for name, m in model.named_modules() if breaks_relu(m)]
     if "relu" not in reason or not culprits:
         return reason
     more = f" and {len(culprits) - 5} more" if len(culprits) > 5 else ""

@@ -1,0 +1,12 @@
+"""The harness: a suite's run as a short sequence of stages.
+
+``plan`` (model jobs and their cache keys) -> ``training`` (train jobs) -> ``scoring``
+(explain + score jobs, typed metric context and score records) -> ``result`` (the scores
+table and run provenance) -> ``rnnxbench.report.writers`` (the published folder);
+``run.run_suite`` strings them together after checking everything it was told.
+"""
+
+from rnnxbench.harness.result import SCORE_COLUMNS, RunResult
+from rnnxbench.harness.run import RunInterrupted, RunOptions, run, run_suite
+
+__all__ = ["SCORE_COLUMNS", "RunInterrupted", "RunOptions", "RunResult", "run", "run_suite"]

@@ -1,0 +1,117 @@
+"""The run's plan: one model job per task x architecture x fold (with its cache key), and
+one scoring job per model x explainer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnxbench.config import Component, RunConfig, TaskEntry
+from rnnxbench.engine.cache import Cache
+from rnnxbench.engine.code import code_version
+from rnnxbench.engine.folds import task_splits
+from rnnxbench.engine.jobs import forward_flops
+from rnnxbench.harness.keys import CACHE_VERSION, TRAINING_CODE, seed_of
+from rnnxbench.registry import ARCHITECTURES
+from rnnxbench.tasks.base import TaskData
+
+
+@dataclass
+class ModelJob:
+    """One (task, architecture, fold) model: what defines it and where it is cached."""
+
+    task: TaskEntry
+    architecture: Component
+    fold: int
+    seed: int
+    model_hash: str
+    device: str
+    train_index: np.ndarray = field(repr=False)
+    test_index: np.ndarray = field(repr=False)
+
+
+@dataclass
+class ScoreJob:
+    """One explainer on one trained model, scored with every metric of the run."""
+
+    model: ModelJob
+    explainer: Component
+
+
+def build_model(data: TaskData, arch: Component) -> torch.nn.Module:
+    """A new model of ``arch`` for ``data``'s input (ValueError when it cannot take it)."""
+    cls = ARCHITECTURES.get(arch.name)
+    reason = cls.check_input(data.spec) if hasattr(cls, "check_input") else None
+    if reason:
+        raise ValueError(f"architecture {arch.id!r} cannot take task {data.name!r}: {reason}")
+    return cls(data.spec, **arch.options)
+
+
+def initial_model(data: TaskData, arch: Component, seed: int) -> torch.nn.Module:
+    """A freshly initialised (untrained) model of ``arch``, seeded, global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(data, arch).eval()
+
+
+def training_settings(cfg: RunConfig, arch: Component, task: TaskEntry) -> dict[str, Any]:
+    """``{epochs, lr, batch_size}`` of one architecture on one task (profile defaults, the
+    architecture's, then the task's overrides)."""
+    return cfg.profile.training_for(arch.id, arch.name, task.id, task.task)
+
+
+def plan_models(cfg: RunConfig, data: dict[str, TaskData], devices: list[str]
+                ) -> list[ModelJob]:
+    """Every model of the run, in suite order (task, architecture, fold), devices dealt
+    round-robin."""
+    jobs: list[ModelJob] = []
+    for entry in cfg.tasks:
+        if entry.id not in data:
+            continue
+        d = data[entry.id]
+        folds = task_splits(d.y, cfg.profile.fold_ids(), cfg.profile.n_folds,
+                            cfg.profile.cv_seed, d.test_split)
+        # with the data set's own split the folds are repeats: k-fold settings do not matter
+        split = ({"split": "own"} if d.test_split is not None else
+                 {"n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed})
+        for arch in cfg.architectures:
+            for fold in cfg.profile.fold_ids():
+                definition = {"task": entry.id, "task_def": [entry.task, entry.source,
+                              entry.options], "data": d.fingerprint(), "arch": arch.name,
+                              "options": arch.options, "fold": fold, **split,
+                              **training_settings(cfg, arch, entry), "seed": cfg.seed,
+                              "version": CACHE_VERSION, "code": code_version(
+                                  ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
+                train_idx, test_idx = folds[fold]
+                jobs.append(ModelJob(entry, arch, fold, seed_of(cfg.seed, entry.id, arch.id,
+                                     fold), Cache.key(definition),
+                                     devices[len(jobs) % len(devices)], train_idx, test_idx))
+    return jobs
+
+
+def plan_scoring(cfg: RunConfig, models: list[ModelJob]) -> list[ScoreJob]:
+    """One scoring job per model x explainer, in suite order."""
+    return [ScoreJob(model, exp) for model in models for exp in cfg.explainers]
+
+
+def training_costs(jobs: list[ModelJob], data: dict[str, TaskData],
+                   cfg: RunConfig) -> list[float]:
+    """Estimated work of each training job: forward FLOPs x sequences x epochs."""
+    flops: dict[tuple[str, str], float] = {}
+    costs = []
+    for job in jobs:
+        key = (job.task.id, job.architecture.id)
+        if key not in flops:
+            d = data[job.task.id]
+            try:
+                model = build_model(d, job.architecture)
+                example = torch.as_tensor(d.X[:1], dtype=torch.float32)
+                flops[key] = float(forward_flops(model, example))
+            except Exception:  # noqa: BLE001 - the training job reports the error itself
+                flops[key] = 0.0
+        costs.append(flops[key] * len(job.train_index)
+                     * training_settings(cfg, job.architecture, job.task)["epochs"])
+    return costs
