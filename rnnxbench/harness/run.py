@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from rnnxbench.config import RunConfig, load_config
 from rnnxbench.engine.cache import Cache
@@ -33,7 +34,7 @@ from rnnxbench.harness.result import (
 )
 from rnnxbench.harness.scoring import ScoreRecord, cached_records, score_job
 from rnnxbench.harness.training import train_job
-from rnnxbench.registry import REGISTRIES, UnknownNameError
+from rnnxbench.registry import REGISTRIES, TASKS, UnknownNameError
 from rnnxbench.report.profiles import metric_curves, step_profiles
 from rnnxbench.report.statistics import FAMILY_DESCRIPTION, explainer_ranks, paired_tests
 from rnnxbench.report.tables import accuracy_summary, failure_summary, leaderboard
@@ -128,10 +129,6 @@ def resolve_baseline(cfg: RunConfig, baseline: str | None) -> str:
 def load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
                ) -> tuple[dict[str, TaskData], dict[str, str]]:
     """Every task's data, and the tasks skipped (no data here) with the reason."""
-    from tqdm.auto import tqdm
-
-    from rnnxbench.registry import TASKS
-
     loaded, skipped = {}, {}
     for entry in tqdm(cfg.tasks, desc="data", unit="task", disable=not progress):
         task = TASKS.get(entry.task)(**entry.options)
@@ -145,6 +142,11 @@ def load_tasks(cfg: RunConfig, data_dir: str | None, progress: bool
         raise DataUnavailable(f"no task of suite {cfg.suite!r} has data here: "
                               + "; ".join(skipped.values()))
     return loaded, skipped
+
+
+def start_method_for(models: list[ModelJob]) -> str | None:
+    """Spawned workers for CUDA jobs (CUDA must not be forked), else the runner's default."""
+    return "spawn" if any(m.device.startswith("cuda") for m in models) else None
 
 
 def train_models(models: list[ModelJob], data: dict[str, TaskData], cfg: RunConfig,
@@ -161,7 +163,7 @@ def train_models(models: list[ModelJob], data: dict[str, TaskData], cfg: RunConf
              else None)
     out = run_jobs(train_job, [(j, cfg, str(cache.root)) for j in jobs], shared=data,
                    workers=opts.workers, desc="train", progress=opts.progress, costs=costs,
-                   timeout=opts.job_timeout)
+                   timeout=opts.job_timeout, method=start_method_for(jobs))
     for i, meta in zip(todo, out, strict=True):
         metas[i] = ({"status": "failed", "error": f"training failed: {meta.reason}",
                      "cached": False} if isinstance(meta, JobFailure) else meta)
@@ -180,7 +182,7 @@ def score_models(models: list[ModelJob], metas: list[dict[str, Any]],
     out = run_jobs(score_job, [(jobs[i], cfg, str(cache.root), meta_of[jobs[i].model.model_hash],
                                 found[i][1]) for i in todo], shared=data,
                    workers=opts.workers, desc="explain+score", progress=opts.progress,
-                   timeout=opts.job_timeout)
+                   timeout=opts.job_timeout, method=start_method_for(models))
     computed = dict(zip(todo, out, strict=True))
     scored = []
     for i, (job, (hits, missing)) in enumerate(zip(jobs, found, strict=True)):
