@@ -64,6 +64,10 @@ _shared: Any = None
 
 def _init_worker(shared: Any, sent: bool) -> None:
     global _shared
+    # One intra-op thread for the worker's whole life: results do not depend on --workers,
+    # and a forked child never enters the OpenMP thread team its parent left behind (GNU
+    # libgomp's team does not survive fork: the child would wait for it forever).
+    torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
     warnings.simplefilter("ignore", PluginLoadWarning)  # the driver warned already
     if sent:

@@ -23,6 +23,18 @@ def versions() -> dict[str, str]:
     return found
 
 
+def cpu_model() -> str:
+    """The CPU's model name (floating-point results of training can differ between CPU
+    models: the same run is bit-identical on the same kind of machine)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def git_revision(path: Path | None = None) -> str:
     """The git commit of the rnnxbench source tree, or ''.
 

@@ -25,7 +25,7 @@ import pandas as pd
 from rnnxbench.engine.code import module_source_hash
 from rnnxbench.engine.jobs import JobFailure, run_jobs
 from rnnxbench.report import figures
-from rnnxbench.report.provenance import git_revision, versions
+from rnnxbench.report.provenance import cpu_model, git_revision, versions
 from rnnxbench.report.publish import publishing
 
 
@@ -203,6 +203,7 @@ def write_run(out_dir: Path, t: RunTables, info: dict[str, Any], started: float,
                                                       total=now - started)
         run_info = {"created": datetime.now(UTC).isoformat(timespec="seconds"), **info,
                     "versions": versions(), "git_revision": git_revision(),
-                    "platform": platform.platform()}
+                    "platform": platform.platform(), "cpu": cpu_model(),
+                    "cpu_count": os.cpu_count()}
         (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
     return out_dir

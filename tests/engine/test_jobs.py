@@ -75,3 +75,25 @@ def test_shared_data_reaches_every_job(method):
     out = run_jobs(operator.getitem, [(k,) for k in shared], workers=2, desc="t",
                    progress=False, shared=shared, method=method)
     assert all((a == b).all() for a, b in zip(out, shared.values(), strict=True))
+
+
+def doubled_ones() -> torch.Tensor:
+    """A large tensor: returning it copies its storage with torch's parallel kernels."""
+    return torch.ones(2_000_000) * 2
+
+
+def test_a_forked_worker_survives_a_parent_that_used_threads():
+    """GNU OpenMP's thread team does not survive fork: a child that enters a parallel
+    region its multi-threaded parent had opened waits forever. Workers stay on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        a = torch.rand(600, 600)
+        (a @ a).sum()  # the parent opens its thread team
+        torch.ones(2_000_000).clone()
+        out = run_jobs(doubled_ones, [()], workers=1, desc="t", progress=False, timeout=60,
+                       method="fork")
+    finally:
+        torch.set_num_threads(before)
+    assert not isinstance(out[0], JobFailure), out[0]
+    assert float(out[0].sum()) == 4_000_000

@@ -47,7 +47,8 @@ def test_run_returns_scores_and_writes_results(run_dirs):
     assert (board["n_folds"] == 2).all()
     info = json.loads((out / "run.json").read_text())
     assert {"command", "config", "config_hash", "versions", "git_revision",
-            "timings_seconds", "data"} <= set(info)
+            "timings_seconds", "data", "cpu", "cpu_count"} <= set(info)
+    assert info["cpu"] and info["cpu_count"] >= 1
     assert info["data"]["digits-maj"]["source"] == "sklearn-digits"
     assert info["versions"]["torch"] == importlib.metadata.version("torch")
     assert (out / "cosine.png").stat().st_size > 0
