@@ -57,7 +57,7 @@ def _truthy(value: object) -> bool:
 
 def _group_status(status: pd.Series) -> str:
     seen = set(status)
-    for name in ("ok", "failed", "unsupported"):
+    for name in ("ok", "failed", "degenerate", "unsupported"):
         if name in seen:
             return name
     return str(status.iloc[0]) if len(status) else "failed"
@@ -74,6 +74,7 @@ def _summarise(group: pd.DataFrame) -> dict:
         "n_folds": int(np.isfinite(values).sum()),
         "n_failed": int((group["status"] == "failed").sum()),
         "n_unsupported": int((group["status"] == "unsupported").sum()),
+        "n_degenerate": int((group["status"] == "degenerate").sum()),
         "accuracy_mean": float(acc.mean()) if acc.notna().any() else np.nan,
         "gate_passed_all": bool(len(gate) > 0 and all(_truthy(g) for g in gate)),
         "status": _group_status(group["status"]),
@@ -84,9 +85,15 @@ def _summarise(group: pd.DataFrame) -> dict:
     return row
 
 
+#: leaderboard columns added after the vectorisation (not part of this baseline)
+NEWER = ("explained_accuracy_mean", "n_seeds", "std_between_folds", "std_within_folds",
+         "t_corrected", "p_corrected", "p_corrected_holm", "significant_corrected")
+
+
 def per_group_leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     """:func:`~rnnxbench.report.tables.leaderboard` as it was: one summary per group."""
-    columns = LEADERBOARD_COLUMNS + (["higher_is_better"] if "higher_is_better" in scores else [])
+    columns = [c for c in LEADERBOARD_COLUMNS if c not in NEWER] + (
+        ["higher_is_better"] if "higher_is_better" in scores else [])
     if scores.empty:
         return pd.DataFrame(columns=columns)
     rows = [{**dict(zip(KEYS, key, strict=True)), **_summarise(group)}
@@ -129,8 +136,9 @@ def per_group_paired_tests(scores: pd.DataFrame, baseline: str,
                            alpha: float = 0.05) -> pd.DataFrame:
     """:func:`~rnnxbench.report.statistics.paired_tests` as it was: a pivot per family, a
     ``ttest_rel`` per comparison and a Holm call per family."""
+    columns = [c for c in TEST_COLUMNS if c not in NEWER]
     if scores.empty:
-        return pd.DataFrame(columns=TEST_COLUMNS)
+        return pd.DataFrame(columns=columns)
     archs = [str(a) for a in pd.unique(scores["architecture"])]
     if baseline not in archs:
         raise UnknownNameError("baseline architecture", baseline, archs)
@@ -158,7 +166,7 @@ def per_group_paired_tests(scores: pd.DataFrame, baseline: str,
                          "alternative": ALTERNATIVES[hib], "n_pairs": len(pairs),
                          "mean_diff": float(diff.mean()) if len(diff) else np.nan,
                          "t": t, "df": df, "p": p})
-    table = pd.DataFrame(rows, columns=TEST_COLUMNS)
+    table = pd.DataFrame(rows, columns=columns)
     if table.empty:
         return table
     table["p_holm"] = table.groupby(FAMILY, sort=False)["p"].transform(per_group_holm)

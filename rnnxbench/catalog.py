@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rnnxbench.config import load_config, suite_names
 from rnnxbench.registry import ARCHITECTURES, TASKS, UnknownNameError, describe
-from rnnxbench.tasks.base import InputSpec
+from rnnxbench.tasks.base import InputSpec, build_task
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,9 @@ def task_spec(task: str, source: str | None = None, data_dir: str | None = None)
             raise UnknownNameError("task", task, TASKS.names() + sorted(entries))
         e = entries[task]
         entry_task, entry_source, options = e.task, source or e.source, e.options
-    data = TASKS.get(entry_task)(**options).build(entry_source, data_dir=data_dir,
-                                                  max_images=20)
+    # a tiny sample in two folds (a task that builds each fold's data needs some)
+    data = build_task(TASKS.get(entry_task)(**options), entry_source, data_dir, max_images=20,
+                      n_folds=2)
     return data.spec
 
 

@@ -127,7 +127,7 @@ def cmd_list(kind: str | None) -> int:
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from rnnxbench.harness import run_suite
-    from rnnxbench.harness.run import RUN_PARAMETERS
+    from rnnxbench.harness.options import RUN_PARAMETERS
     from rnnxbench.validate import validate_params
 
     flags = {f"--{name.replace('_', '-')}": name for name in RUN_PARAMETERS}

@@ -13,6 +13,7 @@ from typing import Any
 from rnnxbench.validate import (
     Interval,
     InvalidParameterError,
+    Options,
     SequenceOf,
     UnknownParameterError,
     validate_params,
@@ -28,14 +29,21 @@ class Profile:
     epochs: int = 10
     lr: float = 1e-3
     batch_size: int = 50
+    #: learning-rate schedule per batch (:data:`SCHEDULES`; ``constant``: ``lr`` throughout)
+    schedule: str = "constant"
     n_folds: int = 7
     cv_seed: int = 71
     folds: tuple[int, ...] | None = None
     max_images: int = 0
+    #: explained sequences per fold, a seeded class-stratified draw (0: the whole fold)
     explain_samples: int = 0
+    #: or this many per class and fold (0: not used); the two may not be combined
+    explain_per_class: int = 0
     explain_batch: int = 256
+    #: training seeds: every fold is trained once with each (None: the run's seed only)
+    seeds: tuple[int, ...] | None = None
     gates: dict[str, Any] = field(default_factory=dict)
-    #: training settings by scope: ``{architecture or task: {epochs, lr, batch_size}}``
+    #: training settings by scope: ``{architecture or task: {epochs, lr, batch_size, schedule}}``
     #: (TOML ``[training.convdeep]``, ``[training.arith]``), and a task's per-architecture
     #: settings nested inside it (``[training.arith.lstm]``); unset keys take the defaults
     training: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -43,10 +51,11 @@ class Profile:
     def training_for(self, arch_id: str, arch_name: str | None = None,
                      task_id: str | None = None, task_name: str | None = None
                      ) -> dict[str, Any]:
-        """``{epochs, lr, batch_size}`` for one architecture on one task. Later scopes win:
-        the profile's defaults, ``[training.<architecture name>]``, ``[training.<architecture
-        id>]``, ``[training.<task name>]``, ``[training.<task id>]``, then the task tables'
-        nested ``[training.<task>.<architecture>]`` (name before id each time)."""
+        """``{epochs, lr, batch_size, schedule}`` for one architecture on one task. Later
+        scopes win: the profile's defaults, ``[training.<architecture name>]``,
+        ``[training.<architecture id>]``, ``[training.<task name>]``, ``[training.<task id>]``,
+        then the task tables' nested ``[training.<task>.<architecture>]`` (name before id each
+        time)."""
         settings = {key: getattr(self, key) for key in TRAINING_KEYS}
         archs = [a for a in (arch_name, arch_id) if a is not None]
         tasks = [t for t in (task_name, task_id) if t is not None]
@@ -72,8 +81,11 @@ class Profile:
         return ids
 
 
-TRAINING_KEYS = ("epochs", "lr", "batch_size")
-_TRAINING_TYPES = {"epochs": int, "lr": float, "batch_size": int}
+#: learning-rate schedules (rnnxbench.engine.train.lr_scheduler): ``constant``, ``onecycle``
+#: (warm-up to ``lr``, then annealing), ``cosine`` (annealing from ``lr`` to 0)
+SCHEDULES = ("constant", "onecycle", "cosine")
+TRAINING_KEYS = ("epochs", "lr", "batch_size", "schedule")
+_TRAINING_TYPES = {"epochs": int, "lr": float, "batch_size": int, "schedule": str}
 #: an accuracy gate: a held-out accuracy
 GATE = Interval(float, 0.0, 1.0, closed="both")
 #: the constraints on a profile's top-level keys (the :class:`Profile` fields)
@@ -83,12 +95,16 @@ PROFILE_CONSTRAINTS: dict[str, list] = {
     "epochs": [Interval(int, 1, None)],
     "lr": [Interval(float, 0, None, closed="neither")],
     "batch_size": [Interval(int, 1, None)],
+    "schedule": [Options(str, SCHEDULES)],
     "n_folds": [Interval(int, 2, None)],
     "cv_seed": [Interval(int, 0, 2**32 - 1, closed="both")],
     "folds": [SequenceOf(Interval(int, 0, None), length=(1, None), unique=True), None],
     "max_images": [Interval(int, 0, None)],
     "explain_samples": [Interval(int, 0, None)],
+    "explain_per_class": [Interval(int, 0, None)],
     "explain_batch": [Interval(int, 1, None)],
+    "seeds": [SequenceOf(Interval(int, 0, 2**31 - 1, closed="both"), length=(1, None),
+                         unique=True), None],
     "gates": [dict],
     "training": [dict],
 }
@@ -147,6 +163,13 @@ def parse_profile(data: dict[str, Any], name: str, *, source: str | None = None)
                 f"{where}: folds {bad} outside 0..{n_folds - 1} (n_folds = {n_folds}); valid: "
                 f"fold ids in 0..{n_folds - 1}", where=where, name="folds", problem="range")
         data["folds"] = tuple(int(f) for f in data["folds"])
+    if data.get("explain_samples") and data.get("explain_per_class"):
+        raise InvalidParameterError(
+            f"{where}: explain_samples = {data['explain_samples']} and explain_per_class = "
+            f"{data['explain_per_class']} both set; valid: one of them (the other 0)",
+            where=where, name="explain_per_class", problem="value")
+    if data.get("seeds") is not None:
+        data["seeds"] = tuple(int(s) for s in data["seeds"])
     _check_gates(data.get("gates", {}), where)
     if "training" in data:
         data["training"] = _parse_training(data["training"], where)

@@ -1,9 +1,12 @@
 """Perturbation explainers: erasure (Li et al. 2016) and occlusion (captum's ``Occlusion``).
 
 Both replace part of the input by a *baseline* and score how much the explained class loses.
-``baseline`` is ``"zero"`` (default), ``"mean"`` (the batch's mean over samples per
-(t, d), so it depends on the batch), a number, or an array broadcastable to one sample's
-``(T, D)`` (e.g. a per-step/feature data mean of shape ``(T, D)`` or ``(D,)``).
+``baseline`` is ``"background"`` (default: the task's background value, the model's
+``spec.background`` -- -1 for MAJ's black background after scaling, 0 for the synthetic,
+arithmetic and UCR tasks; 0 for a plain torch model without a ``spec``), ``"zero"``,
+``"mean"`` (the batch's mean over samples per (t, d), so it depends on the batch), a
+number, or an array broadcastable to one sample's ``(T, D)`` (e.g. a per-step/feature data
+mean of shape ``(T, D)`` or ``(D,)``).
 
 ``score`` is what is compared between ``x`` and the perturbed ``x'``, for class c:
 
@@ -33,6 +36,8 @@ from rnnxbench.validate import Interval, Options, SequenceOf
 
 Baseline = str | float | Sequence[Any] | torch.Tensor
 SCORES = ("relative", "log_prob", "logit")
+#: the named baselines (see the module docstring)
+NAMED_BASELINES = ("background", "zero", "mean")
 
 
 def spread_over_steps(step_scores: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -45,16 +50,26 @@ def spread_over_steps(step_scores: torch.Tensor, inputs: torch.Tensor) -> torch.
     return spread.expand(inputs.shape).contiguous()
 
 
-def baseline_tensor(baseline: Baseline, inputs: torch.Tensor) -> torch.Tensor:
-    """The replacement values as a ``(1, T, D)`` tensor (one sample's shape)."""
+def model_background(model: nn.Module) -> float:
+    """The background value of ``model``'s inputs: its ``spec.background`` (registered
+    architectures), else 0."""
+    return float(getattr(getattr(model, "spec", None), "background", 0.0))
+
+
+def baseline_tensor(baseline: Baseline, inputs: torch.Tensor,
+                    background: float = 0.0) -> torch.Tensor:
+    """The replacement values as a ``(1, T, D)`` tensor (one sample's shape);
+    ``"background"`` is ``background`` everywhere."""
     shape = inputs.shape[1:]
     if isinstance(baseline, str):
+        if baseline == "background":
+            return inputs.new_full((1, *shape), float(background))
         if baseline == "zero":
             return inputs.new_zeros((1, *shape))
         if baseline == "mean":
             return inputs.detach().mean(dim=0, keepdim=True)
-        raise ValueError(f"baseline must be 'zero', 'mean', a number or an array, "
-                         f"got {baseline!r}")
+        raise ValueError(f"baseline must be 'background', 'zero', 'mean', a number or an "
+                         f"array, got {baseline!r}")
     value = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
     try:
         return value.expand(shape).unsqueeze(0)
@@ -64,11 +79,12 @@ def baseline_tensor(baseline: Baseline, inputs: torch.Tensor) -> torch.Tensor:
 
 
 def check_baseline(baseline: Baseline) -> Baseline:
-    """``baseline`` if it is ``"zero"``, ``"mean"``, a number or an array, else ValueError."""
+    """``baseline`` if it is ``"background"``, ``"zero"``, ``"mean"``, a number or an array,
+    else ValueError."""
     if isinstance(baseline, bool) or (isinstance(baseline, str)
-                                      and baseline not in ("zero", "mean")):
-        raise ValueError(f"baseline must be 'zero', 'mean', a number or an array, "
-                         f"got {baseline!r}")
+                                      and baseline not in NAMED_BASELINES):
+        raise ValueError(f"baseline must be 'background', 'zero', 'mean', a number or an "
+                         f"array, got {baseline!r}")
     return baseline
 
 
@@ -78,13 +94,13 @@ class _Perturbation(Explainer):
     default_score = "relative"
 
     parameter_constraints = {
-        "baseline": [Options(str, ("zero", "mean")), float, list, tuple, torch.Tensor],
+        "baseline": [Options(str, NAMED_BASELINES), float, list, tuple, torch.Tensor],
         "score": [Options(str, SCORES), None],
         "eps": [Interval(float, 0, None, closed="neither")],
         "max_batch": [Interval(int, 1, None)],
     }
 
-    def __init__(self, model: nn.Module, *, baseline: Baseline = "zero",
+    def __init__(self, model: nn.Module, *, baseline: Baseline = "background",
                  score: str | None = None, eps: float = 1e-6, max_batch: int = 4096,
                  **options: Any):
         super().__init__(model, **options)
@@ -114,6 +130,10 @@ class _Perturbation(Explainer):
             return clean.abs().clamp_min(self.eps)
         return torch.ones_like(clean)
 
+    def replacement(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The ``(1, T, D)`` values perturbed parts of ``inputs`` are set to."""
+        return baseline_tensor(self.baseline, inputs, model_background(self.model))
+
 
 @EXPLAINERS.register("erasure")
 class Erasure(_Perturbation):
@@ -131,7 +151,7 @@ class Erasure(_Perturbation):
         x = inputs.detach()
         n, n_steps = x.shape[:2]
         t = target_tensor(target, n, x.device)
-        base = baseline_tensor(self.baseline, x)[0]  # (T, D)
+        base = self.replacement(x)[0]  # (T, D)
         score = self.scorer()
         self.model.eval()
         with torch.no_grad():
@@ -201,7 +221,7 @@ class Occlusion(_Perturbation):
         with torch.no_grad():
             occlusion = captum_attr().Occlusion(score)
             rel = occlusion.attribute(x, sliding_window_shapes=window, strides=stride,
-                                      baselines=baseline_tensor(self.baseline, x), target=t,
+                                      baselines=self.replacement(x), target=t,
                                       perturbations_per_eval=per_eval) / math.prod(window)
             if self.score == "relative":  # one more clean pass for the normaliser
                 clean = score(x).gather(1, t[:, None])[:, 0]

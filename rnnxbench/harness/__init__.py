@@ -6,7 +6,8 @@ table and run provenance) -> ``rnnxbench.report.writers`` (the published folder)
 ``run.run_suite`` strings them together after checking everything it was told.
 """
 
+from rnnxbench.harness.options import RunOptions
 from rnnxbench.harness.result import SCORE_COLUMNS, RunResult
-from rnnxbench.harness.run import RunInterrupted, RunOptions, run, run_suite
+from rnnxbench.harness.run import RunInterrupted, run, run_suite
 
 __all__ = ["SCORE_COLUMNS", "RunInterrupted", "RunOptions", "RunResult", "run", "run_suite"]

@@ -42,14 +42,14 @@ def init_options(comp: Component) -> dict[str, Any]:
     return {k: v for k, v in comp.options.items() if k != "attribute"}
 
 
-def explainer_key(comp: Component, cfg: RunConfig) -> str:
-    """Key of one explainer's relevance under a run's explanation settings."""
+def explainer_key(comp: Component, cfg: RunConfig, samples: str) -> str:
+    """Key of one explainer's relevance on the explained sequences (``samples``: their key,
+    :func:`rnnxbench.harness.explained.explained_key`)."""
     cls = EXPLAINERS.get(comp.name)
     deps = getattr(cls, "code_dependencies", None)  # e.g. tsr's base explainer
     others = deps(init_options(comp)) if callable(deps) else ()
     return stable_hash([comp.name, comp.options, f"{cls.__module__}.{cls.__qualname__}",
-                        cfg.profile.explain_samples, CACHE_VERSION,
-                        code_version(cls, *others, *relevance_code())])
+                        samples, CACHE_VERSION, code_version(cls, *others, *relevance_code())])
 
 
 def metric_key(comp: Component) -> str:

@@ -21,7 +21,9 @@ from rnnxbench.tasks.base import TaskData
 
 @dataclass
 class ModelJob:
-    """One (task, architecture, fold) model: what defines it and where it is cached."""
+    """One (task, architecture, fold, training seed) model: what defines it and where it is
+    cached. ``train_seed`` is the profile's replicate seed (the run's seed by default),
+    ``seed`` the torch seed derived from it for this model."""
 
     task: TaskEntry
     architecture: Component
@@ -31,6 +33,7 @@ class ModelJob:
     device: str
     train_index: np.ndarray = field(repr=False)
     test_index: np.ndarray = field(repr=False)
+    train_seed: int = 0
 
 
 @dataclass
@@ -63,32 +66,47 @@ def training_settings(cfg: RunConfig, arch: Component, task: TaskEntry) -> dict[
     return cfg.profile.training_for(arch.id, arch.name, task.id, task.task)
 
 
+def training_seeds(cfg: RunConfig) -> tuple[int, ...]:
+    """The seeds every fold is trained with: the profile's ``seeds``, else the run's seed."""
+    return cfg.profile.seeds or (cfg.seed,)
+
+
+def splits_of(data: TaskData, cfg: RunConfig, fold_ids: list[int]
+              ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{fold: (train, test)}`` of a task under the profile: stratified k-fold, the task's
+    own folds (``fold_of``) or its own train/test split (folds are then repeats)."""
+    prof = cfg.profile
+    return task_splits(data.y, fold_ids, prof.n_folds, prof.cv_seed, data.test_split,
+                       fold_of=data.fold_of)
+
+
 def plan_models(cfg: RunConfig, data: dict[str, TaskData], devices: list[str]
                 ) -> list[ModelJob]:
-    """Every model of the run, in suite order (task, architecture, fold), devices dealt
-    round-robin."""
+    """Every model of the run, in suite order (task, architecture, fold, training seed),
+    devices dealt round-robin."""
     jobs: list[ModelJob] = []
     for entry in cfg.tasks:
         if entry.id not in data:
             continue
         d = data[entry.id]
-        folds = task_splits(d.y, cfg.profile.fold_ids(), cfg.profile.n_folds,
-                            cfg.profile.cv_seed, d.test_split)
+        folds = splits_of(d, cfg, cfg.profile.fold_ids())
         # with the data set's own split the folds are repeats: k-fold settings do not matter
         split = ({"split": "own"} if d.test_split is not None else
                  {"n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed})
         for arch in cfg.architectures:
             for fold in cfg.profile.fold_ids():
-                definition = {"task": entry.id, "task_def": [entry.task, entry.source,
-                              entry.options], "data": d.fingerprint(), "arch": arch.name,
-                              "options": arch.options, "fold": fold, **split,
-                              **training_settings(cfg, arch, entry), "seed": cfg.seed,
-                              "version": CACHE_VERSION, "code": code_version(
-                                  ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
-                train_idx, test_idx = folds[fold]
-                jobs.append(ModelJob(entry, arch, fold, seed_of(cfg.seed, entry.id, arch.id,
-                                     fold), Cache.key(definition),
-                                     devices[len(jobs) % len(devices)], train_idx, test_idx))
+                for train_seed in training_seeds(cfg):
+                    definition = {
+                        "task": entry.id, "task_def": [entry.task, entry.source, entry.options],
+                        "data": d.fingerprint(), "arch": arch.name, "options": arch.options,
+                        "fold": fold, **split, **training_settings(cfg, arch, entry),
+                        "seed": train_seed, "version": CACHE_VERSION,
+                        "code": code_version(ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
+                    train_idx, test_idx = folds[fold]
+                    jobs.append(ModelJob(
+                        entry, arch, fold, seed_of(train_seed, entry.id, arch.id, fold),
+                        Cache.key(definition), devices[len(jobs) % len(devices)], train_idx,
+                        test_idx, train_seed))
     return jobs
 
 

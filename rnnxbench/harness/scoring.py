@@ -19,12 +19,19 @@ from rnnxbench.config import Component, RunConfig
 from rnnxbench.engine.cache import Cache, set_aside
 from rnnxbench.engine.device import denormals_flushed
 from rnnxbench.explainers.base import unsupported_reason
+from rnnxbench.harness.explained import explained_index, explained_key
 from rnnxbench.harness.keys import explainer_key, init_options, metric_key, seed_of
 from rnnxbench.harness.plan import ScoreJob, build_model, initial_model
 from rnnxbench.metrics.aggregate import shares, step_relevance
+from rnnxbench.metrics.base import DegenerateExplanation
 from rnnxbench.registry import EXPLAINERS, METRICS
 from rnnxbench.relevance import UnsupportedModel, cudnn_disabled
 from rnnxbench.tasks.base import TaskData
+
+#: how a score record ended: ``degenerate`` when the metric is undefined for the explanation
+#: (e.g. an all-zero or constant map for a rank correlation), ``unsupported`` when the method
+#: or metric does not apply to the model or task
+STATUSES = ("ok", "failed", "unsupported", "degenerate")
 
 
 @dataclass
@@ -33,10 +40,12 @@ class ScoreRecord:
 
     explainer: str
     metric: str
-    status: str  # ok | failed | unsupported
+    status: str  # ok | failed | unsupported | degenerate
     value: float = float("nan")
     error: str = ""
     n_samples: int = 0
+    #: explained samples with a defined (finite) value; ``value`` is their mean
+    n_scored: int = 0
     explain_seconds: float = 0.0
     cached: bool = False
     higher_is_better: bool | None = None
@@ -53,7 +62,7 @@ class ScoreRecord:
         """A record from its cached JSON (TypeError/ValueError when it is not one)."""
         names = {f.name for f in fields(cls)}
         record = cls(**{k: v for k, v in data.items() if k in names})
-        if record.status not in ("ok", "failed", "unsupported"):
+        if record.status not in STATUSES:
             raise ValueError(f"status {record.status!r}")
         return record
 
@@ -121,18 +130,10 @@ class MetricContext:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def explained_samples(data: TaskData, test_index: np.ndarray, cfg: RunConfig) -> TaskData:
-    """The held-out samples a model's explanations are scored on."""
-    test = data.subset(test_index)
-    if cfg.profile.explain_samples:
-        test = test.subset(np.arange(min(cfg.profile.explain_samples, len(test))))
-    return test
-
-
-def cached_records(cache: Cache, job: ScoreJob, cfg: RunConfig
+def cached_records(cache: Cache, job: ScoreJob, cfg: RunConfig, data: TaskData
                    ) -> tuple[list[ScoreRecord], list[Component]]:
     """The job's records already in the cache, and the metrics still to compute."""
-    ekey, hits, todo = explainer_key(job.explainer, cfg), [], []
+    ekey, hits, todo = explainer_key(job.explainer, cfg, explained_key(cfg, data)), [], []
     for met in cfg.metrics:
         key = metric_key(met)
         data = cache.load_score(job.model.model_hash, ekey, key)
@@ -155,7 +156,7 @@ def score_job(data: dict[str, TaskData], job: ScoreJob, cfg: RunConfig, cache_ro
     torch.manual_seed(seed_of(job.model.model_hash, job.explainer.id))  # whatever the worker
     with denormals_flushed():
         records = _score(data[job.model.task.id], job, cfg, cache, model_meta, metrics)
-    ekey = explainer_key(job.explainer, cfg)
+    ekey = explainer_key(job.explainer, cfg, explained_key(cfg, data[job.model.task.id]))
     for met, rec in zip(metrics, records, strict=True):
         if rec.status != "failed":
             cache.save_score(job.model.model_hash, ekey, metric_key(met),
@@ -166,7 +167,7 @@ def score_job(data: dict[str, TaskData], job: ScoreJob, cfg: RunConfig, cache_ro
 def _score(data: TaskData, job: ScoreJob, cfg: RunConfig, cache: Cache,
            model_meta: dict[str, Any], metrics: list[Component]) -> list[ScoreRecord]:
     exp, mjob = job.explainer, job.model
-    test = explained_samples(data, mjob.test_index, cfg)
+    test = data.subset(explained_index(mjob, data, cfg))
 
     def every(status: str, error: str, seconds: float = 0.0) -> list[ScoreRecord]:
         return [ScoreRecord(exp.id, m.id, status, error=error, n_samples=len(test),
@@ -221,10 +222,16 @@ def _metric_record(met: Component, rel: np.ndarray, test: TaskData, context: Met
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (len(test),):
             raise ValueError(f"metric returned shape {values.shape}, expected ({len(test)},)")
-        rec.value = float(np.nanmean(values))
+        finite = np.isfinite(values)
+        rec.n_scored = int(finite.sum())
+        if not finite.any():
+            raise DegenerateExplanation(f"undefined (not finite) for all {len(test)} samples")
+        rec.value = float(values[finite].mean())
         if curve:
             rec.curve = {"x_label": metric.curve_x, "y_label": metric.curve_y,
                          "points": [[float(x), float(y)] for x, y in curve.items()]}
+    except DegenerateExplanation as exc:  # the metric has no value for this explanation
+        rec.status, rec.error = "degenerate", str(exc)
     except Exception as exc:  # noqa: BLE001 - a failing metric is recorded
         rec.status, rec.error = "failed", f"{type(exc).__name__}: {exc}"
     return rec

@@ -10,7 +10,7 @@ from rnnxbench.metrics.aggregate import (
     step_relevance,
     value_relevance,
 )
-from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.base import DegenerateExplanation, Metric, undefined_where
 from rnnxbench.metrics.distribution import LastStepShare, StepShare
 from rnnxbench.metrics.faithfulness import (
     Deletion,
@@ -38,6 +38,7 @@ from rnnxbench.metrics.temporal import (
 __all__ = [
     "AUPRC",
     "CosineSimilarity",
+    "DegenerateExplanation",
     "Deletion",
     "DeletionCurves",
     "FeaturePrecision",
@@ -64,5 +65,6 @@ __all__ = [
     "rank_similarity",
     "shares",
     "step_relevance",
+    "undefined_where",
     "value_relevance",
 ]

@@ -9,12 +9,32 @@ import numpy as np
 from rnnxbench.tasks.base import TaskData
 
 
+class DegenerateExplanation(ValueError):
+    """The metric's value is undefined for every explained sample (e.g. every map is all
+    zeros or constant); the message says why. The harness records status ``degenerate``.
+
+    A metric returns NaN for single samples where its value is undefined and raises this
+    only when no sample has a value (see :func:`undefined_where`).
+    """
+
+
+def undefined_where(values: np.ndarray, undefined: np.ndarray, why: str) -> np.ndarray:
+    """``values`` with NaN where ``undefined`` holds; raises :class:`DegenerateExplanation`
+    (message: ``why`` and the sample count) when it holds for every sample."""
+    values = np.asarray(values, dtype=np.float64)
+    undefined = np.asarray(undefined, dtype=bool)
+    if undefined.size and undefined.all():
+        raise DegenerateExplanation(f"{why} (all {undefined.size} samples)")
+    return np.where(undefined, np.nan, values)
+
+
 class Metric:
     """Base class of registered metrics.
 
     ``higher_is_better`` declares the direction; ``requires_ground_truth`` whether the task
     must provide a ground-truth mask. ``__call__(relevance, data)`` takes relevance shaped
-    like ``data.X`` (``(N, T, D)``) and returns ``(N,)`` per-sample scores.
+    like ``data.X`` (``(N, T, D)``) and returns ``(N,)`` per-sample scores: NaN for a sample
+    whose score is undefined, and :class:`DegenerateExplanation` raised when no sample has one.
     """
 
     description = ""

@@ -2,7 +2,9 @@
 
 They need no ground truth, so they also apply to the SEQ task; they have no better
 direction (``higher_is_better = None``): a model that puts all relevance on the last step
-(as the thesis' Shallow does) is not "better", it explains differently.
+(as the thesis' Shallow does) is not "better", it explains differently. A sample without
+positive relevance (e.g. an all-zero map) has no shares: NaN, and
+:class:`~rnnxbench.metrics.base.DegenerateExplanation` when every sample is so.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnxbench.metrics.aggregate import shares, step_relevance
-from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.base import Metric, undefined_where
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
 
@@ -36,7 +38,9 @@ class StepShare(Metric):
         n_steps = relevance.shape[1]
         if not -n_steps <= self.step < n_steps:
             raise ValueError(f"step {self.step} outside the {n_steps} steps of {data.name!r}")
-        return shares(step_relevance(relevance, positive=True))[:, self.step]
+        steps = step_relevance(relevance, positive=True)
+        return undefined_where(shares(steps)[:, self.step], ~(steps.sum(axis=1) > 0),
+                               "no positive relevance: its share on a step is undefined")
 
 
 @METRICS.register("last_step_share")

@@ -1,4 +1,11 @@
-"""Localisation metrics: how much of the relevance lies on the ground-truth blocks."""
+"""Localisation metrics: how much of the relevance lies on the ground-truth blocks.
+
+On a map without (positive) relevance, e.g. all zeros, ``cosine`` and ``relevance_mass``
+are undefined (0/0): NaN for that sample, :class:`~rnnxbench.metrics.base.DegenerateExplanation`
+when every sample is so. The ranking metrics (``relevance_rank``, ``pointing_game``,
+``auprc``) count ties by their expected value under random tie-breaking, so a constant or
+all-zero map is defined and scores the chance level, as a uniform explanation does.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from rnnxbench.metrics.aggregate import (
     step_relevance,
     value_relevance,
 )
-from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.base import Metric, undefined_where
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
 
@@ -46,8 +53,11 @@ class CosineSimilarity(Metric):
 
     Per sample ``cos(mark, shares)`` (thesis eq. 3.7), with ``mark`` the ``(B,)`` 0/1 vector
     of the ground-truth blocks (e.g. ``[1, 1, 0]`` for MAJ) and ``shares`` each block's share
-    of the relevance. A zero relevance vector scores 0. 1 means the relevance is split
-    equally among the ground-truth blocks and absent elsewhere.
+    of the relevance. 1 means the relevance is split equally among the ground-truth blocks
+    and absent elsewhere; a constant relevance scores the chance level (MAJ: cos([1, 1, 0],
+    [1, 1, 1]) = 0.816). A sample whose block relevance is all zero (no positive relevance:
+    an all-zero or all-negative map) has no direction: NaN (all samples:
+    :class:`~rnnxbench.metrics.base.DegenerateExplanation`).
 
     Options:
       keep_negative: False (default, as in the thesis) clips negative relevance to 0 at the
@@ -70,7 +80,9 @@ class CosineSimilarity(Metric):
         relevance, gt, step_block = _checked(relevance, data, self)
         blocks = block_relevance(relevance, step_block, positive=not self.keep_negative,
                                  n_blocks=gt.shape[1])
-        return cosine_to_mark(blocks, gt)
+        what = "relevance" if self.keep_negative else "positive relevance"
+        return undefined_where(cosine_to_mark(blocks, gt), ~(blocks != 0).any(axis=1),
+                               f"no {what} on any block: the cosine is undefined")
 
 
 @METRICS.register("relevance_mass")
@@ -80,7 +92,8 @@ class RelevanceMass(Metric):
     Per sample ``sum(R+ in ground-truth blocks) / sum(R+)``, with ``R+`` the input-value
     relevance clipped at 0 (the thesis' "percentage of correctly distributed relevance").
     When the task marks ground-truth cells (``TaskData.ground_truth_cells``) only the
-    relevance on those input values counts as inside. 0 when there is no positive relevance.
+    relevance on those input values counts as inside. Undefined (NaN; all samples:
+    :class:`~rnnxbench.metrics.base.DegenerateExplanation`) without positive relevance.
     """
 
     description = "share of the positive relevance in the ground-truth blocks"
@@ -97,7 +110,9 @@ class RelevanceMass(Metric):
             pos = values.sum(axis=2)
             inside = (values * cells).sum(axis=2).sum(axis=1)
         total = pos.sum(axis=1)
-        return np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+        mass = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+        return undefined_where(mass, ~(total > 0),
+                               "no positive relevance: its share on the ground truth is undefined")
 
 
 class _InputLevel(Metric):

@@ -28,7 +28,7 @@ from scipy.stats import rankdata
 from torch import nn
 
 from rnnxbench.metrics.aggregate import value_relevance
-from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.base import Metric, undefined_where
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
 from rnnxbench.validate import Interval, Options
@@ -120,11 +120,10 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.n
     """``(N,)`` Spearman rank correlation of each sample's flattened ``a`` and ``b``.
 
     Ranks with ties averaged (as ``scipy.stats.spearmanr``). ``absolute`` compares ``|a|``
-    with ``|b|`` (Adebayo et al.). A constant sample has no ranking: the similarity is 1 when
-    both are constant (identical all-tied rankings, e.g. a uniform explanation) and 0 when
-    only one is: the explanation changed from a ranking to none (e.g. LRP/DTD of a freshly
-    initialised thesis model, whose negative logits give no positive relevance to start
-    from), which is what the check asks.
+    with ``|b|`` (Adebayo et al.). NaN where either sample is constant (every value tied,
+    e.g. all zero, as LRP/DTD of a freshly initialised thesis model whose true-class logit is
+    negative): a constant map has no ranking, so the correlation is undefined (0/0), as
+    scipy's is.
     """
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
@@ -136,10 +135,10 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.n
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
     va, vb = (ra**2).sum(axis=1), (rb**2).sum(axis=1)
-    const_a, const_b = va == 0, vb == 0
-    den = np.sqrt(np.where(const_a | const_b, 1.0, va * vb))
+    constant = (va == 0) | (vb == 0)
+    den = np.sqrt(np.where(constant, 1.0, va * vb))
     rho = np.clip((ra * rb).sum(axis=1) / den, -1.0, 1.0)
-    return np.where(const_a & const_b, 1.0, np.where(const_a | const_b, 0.0, rho))
+    return np.where(constant, np.nan, rho)
 
 
 def randomisation_similarities(model: nn.Module, explain: Callable[[nn.Module], np.ndarray],
@@ -179,13 +178,14 @@ class Randomization(Metric):
     the model whose parameters were re-drawn from the head down to option ``stage``
     (``"input"``, default: every parameter; ``"recurrent"``; ``"head"``), seeded (``seed``).
     Lower is better: a high similarity means the explanation barely depends on the learned
-    weights (the check fails). A constant relevance for both models scores 1 (see
-    :func:`rank_similarity`). Needs the context ``model`` and ``explain``; with the context's
-    ``initial_model(seed)`` (the harness provides it) the re-drawn parameters come from a
-    freshly initialised model of the same architecture, so the randomised model is one the
-    architecture could start training from (a generic re-draw can leave e.g. the thesis
-    models' ``-softplus(b)``-biased ReLUs all dead, and an all-zero explanation would then
-    "pass" the check for the wrong reason).
+    weights (the check fails). A sample whose relevance is constant (e.g. all zero) for
+    either model has no rank correlation: NaN (see :func:`rank_similarity`); when that holds
+    for every sample, :class:`~rnnxbench.metrics.base.DegenerateExplanation` is raised rather
+    than scoring an empty map as "changed". Needs the context ``model`` and ``explain``;
+    with the context's ``initial_model(seed)`` (the harness provides it) the re-drawn
+    parameters come from a freshly initialised model of the same architecture, so the
+    randomised model is one the architecture could start training from (a generic re-draw
+    can leave e.g. the thesis models' ``-softplus(b)``-biased ReLUs all dead).
     """
 
     description = "rank correlation with the explanation of a cascade-randomised model"
@@ -214,5 +214,7 @@ class Randomization(Metric):
         make = context.get("initial_model")
         initial = make(self.seed) if callable(make) else None
         sims = randomisation_similarities(model, explain, relevance, (self.stage,),
-                                          self.seed, self.absolute, initial)
-        return sims[self.stage]
+                                          self.seed, self.absolute, initial)[self.stage]
+        return undefined_where(sims, np.isnan(sims),
+                               "the trained or the randomised model's relevance is constant "
+                               "(e.g. all zero): no rank correlation")

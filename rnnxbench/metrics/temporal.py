@@ -20,9 +20,12 @@ steps by saliency, sweeping p; this is one parameter-free point per axis.)
 ``absolute=True`` (default; Ismail et al. rank absolute saliency) sums ``|R|``: evidence
 against the class also marks a step. ``absolute=False`` sums signed relevance, so steps with
 net negative relevance fall below the mean and rank last. Scores tied with the threshold
-(the mean, or the K-th largest) are selected, so a constant relevance selects every step
-(precision = the informative share, recall 1). A sample without ground-truth cells scores
-NaN.
+(the mean, or the K-th largest) are selected. A profile without variation (every unit
+tied, e.g. an all-zero map, or erasure's feature profile, which spreads each step's score
+evenly over its features) distinguishes no unit: selecting all of them would give recall 1
+to an explanation that marks nothing, so the sample is undefined (NaN; every sample:
+:class:`~rnnxbench.metrics.base.DegenerateExplanation`). A sample without ground-truth
+cells scores NaN.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from rnnxbench.metrics.aggregate import value_relevance
-from rnnxbench.metrics.base import Metric
+from rnnxbench.metrics.base import Metric, undefined_where
 from rnnxbench.registry import METRICS
 from rnnxbench.tasks.base import TaskData
 from rnnxbench.validate import Options
@@ -60,16 +63,29 @@ def selected_units(profile: np.ndarray, select: str, k: np.ndarray | None = None
     raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {select!r}")
 
 
+def axis_profile(relevance: np.ndarray, axis: str, absolute: bool = True) -> np.ndarray:
+    """``(N, U)``: each time step's (``axis="time"``) or feature's summed relevance."""
+    if axis not in OTHER_AXIS:
+        raise ValueError(f"axis must be one of {', '.join(OTHER_AXIS)}, got {axis!r}")
+    r = value_relevance(relevance)
+    return (np.abs(r) if absolute else r).sum(axis=OTHER_AXIS[axis])
+
+
+def flat_profile(profile: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: rows without variation (spread at most 1e-9 of the largest |score|)."""
+    p = np.asarray(profile, dtype=np.float64)
+    return np.ptp(p, axis=1) <= 1e-9 * np.abs(p).max(axis=1)
+
+
 def axis_precision_recall(relevance: np.ndarray, cells: np.ndarray, axis: str,
                           absolute: bool = True, select: str = "mean"
                           ) -> tuple[np.ndarray, np.ndarray]:
     """``(N,)`` precision and recall of the selected time steps (``axis="time"``) or
-    features (``"feature"``) against the informative ones (see the module docstring)."""
-    if axis not in OTHER_AXIS:
-        raise ValueError(f"axis must be one of {', '.join(OTHER_AXIS)}, got {axis!r}")
+    features (``"feature"``) against the informative ones (see the module docstring); NaN
+    for samples without ground-truth cells or with a flat profile (:func:`flat_profile`)."""
+    profile = axis_profile(relevance, axis, absolute)
     r = value_relevance(relevance)
     mask = np.asarray(cells, dtype=bool).reshape(r.shape)
-    profile = (np.abs(r) if absolute else r).sum(axis=OTHER_AXIS[axis])
     informative = mask.any(axis=OTHER_AXIS[axis])
     n_inf = informative.sum(axis=1)
     selected = selected_units(profile, select, n_inf)
@@ -77,8 +93,8 @@ def axis_precision_recall(relevance: np.ndarray, cells: np.ndarray, axis: str,
     n_sel = selected.sum(axis=1)
     precision = np.divide(hits, n_sel, out=np.zeros_like(hits), where=n_sel > 0)
     recall = np.divide(hits, n_inf, out=np.zeros_like(hits), where=n_inf > 0)
-    empty = n_inf == 0
-    return np.where(empty, np.nan, precision), np.where(empty, np.nan, recall)
+    undefined = (n_inf == 0) | flat_profile(profile)
+    return np.where(undefined, np.nan, precision), np.where(undefined, np.nan, recall)
 
 
 class _AxisPrecisionRecall(Metric):
@@ -114,7 +130,10 @@ class _AxisPrecisionRecall(Metric):
             raise ValueError(f"relevance has shape {relevance.shape}, data.X {data.X.shape}")
         precision, recall = axis_precision_recall(relevance, data.ground_truth_cells,
                                                   self.axis, self.absolute, self.select)
-        return precision if self.quantity == "precision" else recall
+        values = precision if self.quantity == "precision" else recall
+        flat = flat_profile(axis_profile(relevance, self.axis, self.absolute))
+        return undefined_where(values, flat, f"every {self.axis} has the same summed "
+                               "relevance: the explanation selects none over another")
 
 
 @METRICS.register("time_precision")

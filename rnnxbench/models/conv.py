@@ -98,15 +98,28 @@ def _stack_out(step_shape: tuple[int, ...], channels: int, n_pools: int = 2) -> 
 
 
 def _flatten_hwc(maps: Tensor) -> Tensor:
-    """``(B, C, H, W)`` -> ``(B, H*W*C)`` in (h, w, c) order, as TF's NHWC reshape."""
+    """``(B, C, H, W)`` -> ``(B, H*W*C)`` in (h, w, c) order, as TF's NHWC reshape (a view
+    of channels-last maps)."""
     return maps.permute(0, 2, 3, 1).flatten(1)
+
+
+def channels_last(x: Tensor) -> Tensor:
+    """``(B, C, H, W)`` images in channels-last memory, the layout the stacks run in: oneDNN's
+    convolutions take it natively, and torch's ReLU and average pool vectorise over the
+    channels instead of the short rows (W = 7 for MAJ). Measured on one thread: 2.5-4x
+    faster ReLU + pool, forward and backward. A single channel is re-strided, not copied
+    (its strides would read as either layout, and torch then picks NCHW)."""
+    if x.shape[1] == 1:
+        return x.as_strided(x.shape, (x.stride(0), 1, x.stride(2), x.stride(3)),
+                            x.storage_offset())
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 class ConvStack(nn.Module):
     """conv1 -> ReLU -> pool -> conv2 -> ReLU -> pool -> (h, w, c) flattening.
 
     ``forward`` takes ``(B, C, H, W)`` images (any batch of steps) and returns
-    ``(B, out_features)``.
+    ``(B, out_features)``; the maps are channels-last (:func:`channels_last`).
     """
 
     #: whether each conv also sees its own previous output (the Conv+ "literal connections")
@@ -129,7 +142,7 @@ class ConvStack(nn.Module):
         self.out_features = _stack_out(self.step_shape, filters[1])
 
     def forward(self, images: Tensor) -> Tensor:
-        h = self.pool1(self.act1(self.conv1(images)))
+        h = self.pool1(self.act1(self.conv1(channels_last(images))))
         h = self.pool2(self.act2(self.conv2(h)))
         return _flatten_hwc(h)
 
@@ -138,6 +151,16 @@ class ConvStack(nn.Module):
         n, n_steps, _ = x.shape
         feats = self(x.reshape(n * n_steps, *self.step_shape))
         return feats.reshape(n, n_steps, self.out_features)
+
+
+def leading_conv(conv: ThesisConv2d, x: Tensor) -> Tensor:
+    """``conv([x | 0])`` without the zero channels: the convolution of ``x`` with the first
+    ``x.shape[1]`` input channels of ``conv``'s weight (its bias and SAME padding)."""
+    left, right, top, bottom = conv.same_pad
+    weight = conv.weight[:, :x.shape[1]]
+    if left == right and top == bottom:
+        return F.conv2d(x, weight, conv.effective_bias, padding=(top, left))
+    return F.conv2d(F.pad(x, conv.same_pad), weight, conv.effective_bias)
 
 
 class LiteralConvStack(ConvStack):
@@ -149,7 +172,10 @@ class LiteralConvStack(ConvStack):
         out_t = flatten_hwc(pool(m2_t))
 
     with ``m1_0 = m2_0 = 0``. ``forward_sequence`` maps ``(N, T, D)`` to
-    ``(N, T, out_features)``.
+    ``(N, T, out_features)``. In training mode the first step skips the zero maps (each
+    conv uses only its weight's leading channels there, :func:`leading_conv`: the same
+    function, 1/12 fewer conv FLOPs for 12 steps); in eval mode, where explainers hook the
+    calls, every step calls ``conv1`` and ``conv2`` on the concatenation.
     """
 
     literal = True
@@ -157,13 +183,17 @@ class LiteralConvStack(ConvStack):
     def forward_sequence(self, x: Tensor) -> Tensor:
         n, n_steps, _ = x.shape
         c, h, w = self.step_shape
-        h2, w2 = self.pool1.out_hw(h, w)
-        images = x.reshape(n, n_steps, c, h, w)
-        m1 = x.new_zeros(n, self.filters[0], h, w)
-        m2 = x.new_zeros(n, self.filters[1], h2, w2)
-        outs = []
-        steps = images.unbind(1)
-        for t in range(n_steps):
+        steps = [channels_last(s) for s in x.reshape(n, n_steps, c, h, w).unbind(1)]
+        if self.training:
+            m1 = self.act1(leading_conv(self.conv1, steps[0]))
+            m2 = self.act2(leading_conv(self.conv2, self.pool1(m1)))
+            outs, first = [_flatten_hwc(self.pool2(m2))], 1
+        else:
+            h2, w2 = self.pool1.out_hw(h, w)
+            m1 = channels_last(x.new_zeros(n, self.filters[0], h, w))
+            m2 = channels_last(x.new_zeros(n, self.filters[1], h2, w2))
+            outs, first = [], 0
+        for t in range(first, n_steps):
             m1 = self.act1(self.conv1(torch.cat([steps[t], m1], dim=1)))
             p1 = self.pool1(m1)
             m2 = self.act2(self.conv2(torch.cat([p1, m2], dim=1)))

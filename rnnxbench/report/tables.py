@@ -12,8 +12,12 @@ KEYS = ["task", "architecture", "explainer", "metric"]
 
 LEADERBOARD_COLUMNS = [
     *KEYS, "mean", "std", "ci95_low", "ci95_high", "n_folds", "n_failed", "n_unsupported",
-    "accuracy_mean", "gate_passed_all", "status", "rank",
+    "n_degenerate", "accuracy_mean", "explained_accuracy_mean", "gate_passed_all", "status",
+    "rank", "n_seeds", "std_between_folds", "std_within_folds",
 ]
+#: a fold's status: ``degenerate`` = the metric is undefined for the explanation (e.g. an
+#: all-zero map), counted like ``unsupported``, never averaged
+STATUSES = ("ok", "failed", "unsupported", "degenerate")
 FAILURE_COLUMNS = [*KEYS, "status", "error", "n_folds"]
 ACCURACY_COLUMNS = ["task", "architecture", "mean", "std", "ci95_low", "ci95_high", "n_folds",
                     "n_failed", "gate", "gate_passed_all"]
@@ -180,14 +184,15 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
 
     ``mean``/``std`` (ddof=1) and the 95% t-interval ``mean +- t(0.975, n-1) * std/sqrt(n)``
     use the folds with status ``ok`` and a finite value (``n_folds`` of them); std and CI are
-    NaN for fewer than two. ``n_failed``/``n_unsupported`` count the other folds;
+    NaN for fewer than two. ``n_failed``/``n_unsupported``/``n_degenerate`` count the other
+    folds (``degenerate``: the metric's value is undefined for that fold's explanations);
     ``accuracy_mean`` averages the folds' model accuracy; ``gate_passed_all`` is True when
     every fold passed the accuracy gate. ``status`` is ``ok`` if any fold is ok, else
-    ``failed`` (if any failed) or ``unsupported``. Rows follow the first appearance of each
-    task, architecture, explainer and metric in ``scores``. A ``higher_is_better`` column in
-    ``scores`` is passed through. ``rank`` ranks the explainers by ``mean`` within each task x
-    architecture x metric (see :func:`rank_explainers`; 1 = best, ties averaged, NaN for
-    descriptive metrics).
+    ``failed`` (if any failed), ``degenerate`` (if any is) or ``unsupported``. Rows follow
+    the first appearance of each task, architecture, explainer and metric in ``scores``. A
+    ``higher_is_better`` column in ``scores`` is passed through. ``rank`` ranks the
+    explainers by ``mean`` within each task x architecture x metric (see
+    :func:`rank_explainers`; 1 = best, ties averaged, NaN for descriptive metrics).
     """
     columns = LEADERBOARD_COLUMNS + (["higher_is_better"] if "higher_is_better" in scores else [])
     if scores.empty:
@@ -196,28 +201,27 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     n = int(codes.max()) + 1
     first = _first_rows(codes, np.ones(len(codes), dtype=bool), n)
     status = scores["status"]
-    ok, failed, unsupported = (_is(status, s) for s in ("ok", "failed", "unsupported"))
+    ok, failed, unsupported, degenerate = (_is(status, s) for s in STATUSES)
     value = np.where(ok, _values(scores["value"]), np.nan)
     folds = t_intervals(value, codes, n)
-    # the mean of the non-missing accuracies, summed as pandas does (missing ones as 0)
-    acc = _values(scores["accuracy"])
-    acc_sum = np.full(n, np.nan)
-    for groups, matrix in group_matrices(np.where(np.isnan(acc), 0.0, acc), codes, n):
-        acc_sum[groups] = matrix.sum(axis=1)
-    acc_n = _count(codes, ~np.isnan(acc), n)
-    n_ok, n_failed, n_unsupported = (_count(codes, m, n) for m in (ok, failed, unsupported))
-    # ok if any fold is, else failed, else unsupported, else the first fold's status
+    acc_mean = _mean_of(scores, "accuracy", codes, n)
+    n_ok, n_failed, n_unsupported, n_degenerate = (
+        _count(codes, m, n) for m in (ok, failed, unsupported, degenerate))
+    # ok if any fold is, else failed, degenerate, unsupported, else the first fold's status
     group_status = [str(s) for s in _picked(status, first)]
-    for name, count in (("unsupported", n_unsupported), ("failed", n_failed), ("ok", n_ok)):
+    for name, count in (("unsupported", n_unsupported), ("degenerate", n_degenerate),
+                        ("failed", n_failed), ("ok", n_ok)):
         group_status = np.where(count > 0, name, group_status)
     data = {k: _picked(scores[k], first) for k in KEYS}
     data.update({
         "mean": folds["mean"], "std": folds["std"], "ci95_low": folds["low"],
         "ci95_high": folds["high"], "n_folds": folds["n"], "n_failed": n_failed,
-        "n_unsupported": n_unsupported,
-        "accuracy_mean": np.divide(acc_sum, acc_n, out=np.full(n, np.nan), where=acc_n > 0),
+        "n_unsupported": n_unsupported, "n_degenerate": n_degenerate,
+        "accuracy_mean": acc_mean,
+        "explained_accuracy_mean": _mean_of(scores, "explained_accuracy", codes, n),
         "gate_passed_all": _all_truthy(scores["gate_passed"], codes, n),
         "status": group_status.tolist(), "rank": np.full(n, np.nan),
+        **seed_spread(scores, codes, n, ok),
     })
     if "higher_is_better" in scores:  # the first known one: rows of failed models may lack it
         known = scores["higher_is_better"].notna().to_numpy()
@@ -228,8 +232,46 @@ def leaderboard(scores: pd.DataFrame) -> pd.DataFrame:
     return in_order_of(board, KEYS, scores)
 
 
+def _mean_of(scores: pd.DataFrame, column: str, codes: np.ndarray, n: int) -> np.ndarray:
+    """Each group's mean of the non-missing values of ``column`` (NaN without the column),
+    summed as pandas does (missing ones as 0)."""
+    if column not in scores:
+        return np.full(n, np.nan)
+    values = _values(scores[column])
+    total = np.full(n, np.nan)
+    for groups, matrix in group_matrices(np.where(np.isnan(values), 0.0, values), codes, n):
+        total[groups] = matrix.sum(axis=1)
+    count = _count(codes, ~np.isnan(values), n)
+    return np.divide(total, count, out=np.full(n, np.nan), where=count > 0)
+
+
+def seed_spread(scores: pd.DataFrame, codes: np.ndarray, n: int,
+                ok: np.ndarray) -> dict[str, np.ndarray]:
+    """With several training seeds per fold (a profile's ``seeds``): per group the number
+    of seeds, the std (ddof=1) over folds of each fold's mean over seeds
+    (``std_between_folds``: data variance) and the mean over folds of the std over seeds
+    within a fold (``std_within_folds``: seed variance). NaN where a group has one seed."""
+    out = {"n_seeds": np.ones(n), "std_between_folds": np.full(n, np.nan),
+           "std_within_folds": np.full(n, np.nan)}
+    if "seed" not in scores or scores["seed"].nunique() < 2:
+        return out
+    frame = pd.DataFrame({"group": codes, "fold": scores["fold"].to_numpy(),
+                          "seed": scores["seed"].to_numpy(), "value": _values(scores["value"])})
+    frame = frame[ok & np.isfinite(frame["value"].to_numpy())]
+    per_fold = frame.groupby(["group", "fold"])["value"].agg(["mean", "std"])
+    groups = per_fold.groupby(level="group")
+    out["n_seeds"][:] = np.nan
+    seeds = frame.groupby("group")["seed"].nunique()
+    out["n_seeds"][seeds.index.to_numpy()] = seeds.to_numpy()
+    between, within = groups["mean"].std(ddof=1), groups["std"].mean()
+    out["std_between_folds"][between.index.to_numpy()] = between.to_numpy()
+    out["std_within_folds"][within.index.to_numpy()] = within.to_numpy()
+    return out
+
+
 def failure_summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Every group of non-ok folds: task, architecture, explainer, metric, status, error.
+    """Every group of non-ok folds (failed, unsupported, degenerate): task, architecture,
+    explainer, metric, status, error.
 
     One row per distinct (status, error) within a task x architecture x explainer x metric,
     with ``n_folds`` the number of folds that ended that way; partly failed groups appear too.

@@ -40,6 +40,7 @@ class RunTables:
     step_profiles: pd.DataFrame
     curves: pd.DataFrame
     accuracy: pd.DataFrame
+    explained: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def write_tables(t: RunTables, folder: Path) -> None:
     t.explainer_ranks.to_csv(folder / "explainer_ranks.csv", **csv)
     t.step_profiles.to_csv(folder / "step_profile.csv", **csv)
     t.accuracy.to_csv(folder / "accuracy.csv", **csv)
+    t.explained.to_csv(folder / "explained.csv", **csv)
     if not t.curves.empty:
         t.curves.to_csv(folder / "curves.csv", **csv)
 

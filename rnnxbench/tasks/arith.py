@@ -93,7 +93,8 @@ class ArithmeticTask(Task):
         X, y, marked, _ = make_arith(n, self.n_steps, seed, self.operation,
                                           self.n_classes)
         spec = InputSpec(n_steps=self.n_steps, step_dim=2, step_shape=(2,),
-                         n_classes=self.n_classes, bounds=(-1.0, 1.0))
+                         n_classes=self.n_classes, bounds=(-1.0, 1.0),
+                         background=0.0)  # number 0 (the mean), no marker
         return TaskData(name=f"arith-{self.operation}", X=X, y=y, spec=spec,
                         ground_truth=marked, step_block=np.arange(self.n_steps),
                         source="generated", n_images=n,

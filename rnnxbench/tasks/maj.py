@@ -2,6 +2,10 @@
 
 The construction follows the thesis' reference code ``create_majority_data`` (same random
 stream, same order of draws); the ground truth marks the two class-consistent blocks.
+``split = "sequences"`` (default, the thesis) builds the sequences per source split and leaves
+the folds to the harness, so test blocks show images that training sequences also show;
+``split = "images"`` deals the images into the profile's folds first and builds each fold's
+sequences from its own images (:func:`image_fold_layout`), so no image crosses a fold.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import numpy as np
 
 from rnnxbench.registry import SOURCES, TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
+from rnnxbench.tasks.sampling import apportion, stratified_subset
 from rnnxbench.tasks.sources import Images, load_source
-from rnnxbench.validate import Interval, SequenceOf
+from rnnxbench.validate import Interval, Options, SequenceOf
 
 N_CLASSES = 10
 N_BLOCKS = 3
 #: The thesis' per-split seeds; a source with one split ("all") uses the train seed.
 SPLIT_SEEDS = {"train": 0, "val": 1, "test": 3, "all": 0}
+#: ``split`` option: folds over sequences (the thesis) or over base images
+SPLITS = ("sequences", "images")
 
 
 def create_majority_data(x: np.ndarray, y: np.ndarray, seed: int, *,
@@ -33,12 +40,22 @@ def create_majority_data(x: np.ndarray, y: np.ndarray, seed: int, *,
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 3 or y.shape != (len(x),):
         raise ValueError(f"expected images (N, H, W) and labels (N,), got {x.shape}, {y.shape}")
+    source, mark = majority_layout(y, seed, discard_draw=discard_draw)
+    return np.concatenate([x[source[:, k]] for k in range(N_BLOCKS)], axis=2), mark
+
+
+def majority_layout(y: np.ndarray, seed: int, *, discard_draw: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The draws of :func:`create_majority_data`: ``source`` (N, 3), the image index each
+    block of each sample shows, and ``mark`` (N, 3), True for the blocks of the label's class.
+    """
+    y = np.asarray(y)
     if len(y) and (y.min() < 0 or y.max() >= N_CLASSES):
         raise ValueError(f"labels must be in 0..{N_CLASSES - 1}")
     if len(np.unique(y)) < 2:
         raise ValueError("MAJ needs images of at least two classes")
     rs = np.random.RandomState(seed)
-    n = len(x)
+    n = len(y)
     if discard_draw:
         rs.choice([0, 1, 2], n, replace=True)
     # source[j] = image index of each block of sample j; perm[j] = the block permutation
@@ -53,8 +70,38 @@ def create_majority_data(x: np.ndarray, y: np.ndarray, seed: int, *,
             p = rs.permutation(N_BLOCKS)
             perm[idx] = p
             source[idx] = np.array([idx, same[j], fake[j]])[p]
-    composite = np.concatenate([x[source[:, k]] for k in range(N_BLOCKS)], axis=2)
-    return composite, perm != 2
+    return source, perm != 2
+
+
+def image_fold_layout(y: np.ndarray, n_folds: int, cv_seed: int, *, discard_draw: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(source, mark, fold_of)`` of one sequence per image with no image shared by folds.
+
+    The images are dealt into folds by ``StratifiedKFold(n_folds, shuffle=True,
+    random_state=cv_seed)`` on their labels (the call the sequence split makes, so each fold
+    holds the same sequence indices as there); fold f's sequences are then drawn by
+    :func:`majority_layout` from fold f's images alone (ascending order, seed ``f``): own
+    image, same-class and other-class partners all from fold f.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    counts = np.bincount(y, minlength=N_CLASSES)
+    if counts[counts > 0].min() < n_folds:
+        raise ValueError(f'split = "images" needs every class in every fold: a class has fewer '
+                         f"than {n_folds} images (class counts {counts.tolist()}); use fewer "
+                         f"folds or more images")
+    fold_of = np.empty(len(y), dtype=np.int64)
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=cv_seed)
+    for f, (_, test) in enumerate(skf.split(np.zeros(len(y)), y)):
+        fold_of[test] = f
+    source = np.empty((len(y), N_BLOCKS), dtype=np.int64)
+    mark = np.empty((len(y), N_BLOCKS), dtype=bool)
+    for f in range(n_folds):
+        members = np.flatnonzero(fold_of == f)
+        fold_source, mark[members] = majority_layout(y[members], f, discard_draw=discard_draw)
+        source[members] = members[fold_source]
+    return source, mark, fold_of
 
 
 def pixel_scale(max_value: int) -> np.ndarray:
@@ -86,27 +133,6 @@ def to_image(values: np.ndarray, spec: InputSpec) -> np.ndarray:
     return values.reshape(n, t, h, w).transpose(0, 2, 1, 3).reshape(n, h, t * w)
 
 
-def stratified_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Sorted indices of ``n`` samples drawn per class in proportion to the class counts."""
-    if n >= len(y):
-        return np.arange(len(y))
-    classes, counts = np.unique(y, return_counts=True)
-    quota = _apportion(counts, n)
-    rs = np.random.RandomState(seed)
-    picked = [rs.permutation(np.flatnonzero(y == c))[:q]
-              for c, q in zip(classes, quota, strict=True)]
-    return np.sort(np.concatenate(picked))
-
-
-def _apportion(weights: np.ndarray, n: int) -> np.ndarray:
-    """Integer shares of ``n`` proportional to ``weights`` (largest remainder)."""
-    exact = n * np.asarray(weights, dtype=float) / np.sum(weights)
-    share = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - share), kind="stable")
-    share[order[: n - share.sum()]] += 1
-    return share
-
-
 @TASKS.register("maj")
 class MajorityTask(Task):
     """MAJ (thesis): classify the majority class of three images read as column slices.
@@ -114,16 +140,20 @@ class MajorityTask(Task):
     Options: ``n_steps`` (12; must divide 3W and be a multiple of 3); ``discard_draw``
     (False, as the reference code that built the 7-fold models; True: the earlier code's
     unused ``choice`` draw); ``split_order`` (how the splits are concatenated before the
-    folds are drawn; the reference ``build_cvdataset`` stacks train, test, val). The
-    per-split seeds are the thesis' (train 0, val 1, test 3); ``build``'s ``seed`` only
-    picks the ``max_images`` subset.
+    folds are drawn; the reference ``build_cvdataset`` stacks train, test, val); ``split``
+    (``"sequences"``: the thesis' per-split construction, folds drawn over the sequences by
+    the harness; ``"images"``: the images dealt into the profile's folds first, each fold's
+    sequences built from its own images, :attr:`TaskData.fold_of` returned). The per-split
+    seeds are the thesis' (train 0, val 1, test 3); ``build``'s ``seed`` only picks the
+    ``max_images`` subset, taken (stratified) before any fold is drawn. One sequence per
+    image either way; :attr:`TaskData.block_images` indexes the combined images.
     """
 
     description = "MAJ: majority class of three side-by-side images, read in column slices"
     has_ground_truth = True
 
     parameter_constraints = {"n_steps": [Interval(int, N_BLOCKS, None)], "discard_draw": [bool],
-                             "split_order": [SequenceOf(str)]}
+                             "split_order": [SequenceOf(str)], "split": [Options(str, SPLITS)]}
 
     @classmethod
     def source_choices(cls) -> list[str]:
@@ -138,22 +168,32 @@ class MajorityTask(Task):
 
     def __init__(self, n_steps: int = 12, discard_draw: bool = False,
                  split_order: tuple[str, ...] | list[str] = ("train", "test", "val"),
-                 **options: Any):
+                 split: str = "sequences", **options: Any):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         super().__init__(n_steps=n_steps, discard_draw=discard_draw,
-                         split_order=tuple(split_order), **options)
+                         split_order=tuple(split_order), split=split, **options)
         self.n_steps = int(n_steps)
         self.discard_draw = bool(discard_draw)
         self.split_order = tuple(split_order)
+        self.split = split
+        #: the image split is drawn from the profile's folds (see base.build_task)
+        self.needs_folds = split == "images"
 
     def build(self, source: str, data_dir: str | None = None, max_images: int = 0,
-              seed: int = 0) -> TaskData:
-        """MAJ sequences from source ``source``; ``max_images > 0`` uses a stratified subset."""
+              seed: int = 0, folds: tuple[int, int] | None = None) -> TaskData:
+        """MAJ sequences from source ``source``; ``max_images > 0`` uses a stratified subset;
+        ``folds = (n_folds, cv_seed)`` is required with ``split = "images"``."""
         return self.build_from_images(load_source(source, data_dir), f"{source}-maj",
-                                      max_images=max_images, seed=seed)
+                                      max_images=max_images, seed=seed, folds=folds)
 
     def build_from_images(self, images: Images, name: str, max_images: int = 0,
-                          seed: int = 0) -> TaskData:
+                          seed: int = 0, folds: tuple[int, int] | None = None) -> TaskData:
         """MAJ data from already loaded images (the splits combined in ``split_order``)."""
+        if self.split == "images" and folds is None:
+            raise ValueError('split = "images" deals the images into the profile\'s folds: '
+                             "build(..., folds=(n_folds, cv_seed)) (rnnxbench.tasks.base."
+                             "build_task passes them)")
         height, width = images.image_shape
         choices = valid_n_steps(width)
         if self.n_steps not in choices:
@@ -163,36 +203,53 @@ class MajorityTask(Task):
             )
         splits = self._ordered_splits(images)
         if max_images > 0:
-            budget = _apportion([len(y) for _, y in splits.values()], max_images)
+            budget = apportion([len(y) for _, y in splits.values()], max_images)
             splits = {
                 name_: (x[i], y[i])
                 for (name_, (x, y)), n in zip(splits.items(), budget, strict=True)
                 for i in [stratified_subset(y, int(n), seed)] if n > 0
             }
-        xs, ys, marks = [], [], []
-        for split, (x, y) in splits.items():
-            composite, mark = create_majority_data(x, y, SPLIT_SEEDS.get(split, 0),
-                                                   discard_draw=self.discard_draw)
-            xs.append(composite)
-            ys.append(y)
-            marks.append(mark)
+        x = np.concatenate([x for x, _ in splits.values()])
+        y = np.concatenate([y for _, y in splits.values()]).astype(np.int64)
+        source, mark, fold_of = self._layout(splits, y, folds)
+        composite = np.concatenate([x[source[:, k]] for k in range(N_BLOCKS)], axis=2)
         t = self.n_steps
         scale = pixel_scale(images.max_value)
         w = N_BLOCKS * width // t
         spec = InputSpec(n_steps=t, step_dim=height * w, step_shape=(1, height, w),
-                         n_classes=N_CLASSES, bounds=(-1.0, 1.0))
+                         n_classes=N_CLASSES, bounds=(-1.0, 1.0),
+                         background=float(scale[0]))  # pixel 0, the black background
         return TaskData(
             name=name,
-            X=scale[to_sequence(np.concatenate(xs), t)],
-            y=np.concatenate(ys).astype(np.int64),
+            X=scale[to_sequence(composite, t)],
+            y=y,
             spec=spec,
-            ground_truth=np.concatenate(marks),
+            ground_truth=mark,
             step_block=np.repeat(np.arange(N_BLOCKS), t // N_BLOCKS),
             source=images.origin,
-            n_images=sum(len(y) for y in ys),
-            meta={"image_height": height, "image_width": width,
+            n_images=len(y),
+            meta={"image_height": height, "image_width": width, "split": self.split,
                   "splits": {k: len(y) for k, (_, y) in splits.items()}},
+            block_images=source,
+            fold_of=fold_of,
         )
+
+    def _layout(self, splits: dict[str, tuple[np.ndarray, np.ndarray]], y: np.ndarray,
+                folds: tuple[int, int] | None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(source, mark, fold_of)`` over the combined images ``y`` (see the options)."""
+        if self.split == "images":
+            n_folds, cv_seed = folds
+            return image_fold_layout(y, int(n_folds), int(cv_seed),
+                                     discard_draw=self.discard_draw)
+        sources, marks, offset = [], [], 0
+        for split, (_, part) in splits.items():
+            source, mark = majority_layout(part, SPLIT_SEEDS.get(split, 0),
+                                           discard_draw=self.discard_draw)
+            sources.append(source + offset)
+            marks.append(mark)
+            offset += len(part)
+        return np.concatenate(sources), np.concatenate(marks), None
 
     def _ordered_splits(self, images: Images) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         known = [s for s in self.split_order if s in images.splits]

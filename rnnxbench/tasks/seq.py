@@ -8,7 +8,8 @@ import numpy as np
 
 from rnnxbench.registry import SOURCES, TASKS
 from rnnxbench.tasks.base import InputSpec, Task, TaskData
-from rnnxbench.tasks.maj import pixel_scale, stratified_subset, to_sequence
+from rnnxbench.tasks.maj import pixel_scale, to_sequence
+from rnnxbench.tasks.sampling import stratified_subset
 from rnnxbench.tasks.sources import Images, load_source
 from rnnxbench.validate import Interval
 
@@ -59,7 +60,8 @@ class SequenceTask(Task):
         scale = pixel_scale(images.max_value)
         w = width // self.n_steps
         spec = InputSpec(n_steps=self.n_steps, step_dim=height * w, step_shape=(1, height, w),
-                         n_classes=int(y.max()) + 1, bounds=(-1.0, 1.0))
+                         n_classes=int(y.max()) + 1, bounds=(-1.0, 1.0),
+                         background=float(scale[0]))  # pixel 0, the black background
         return TaskData(name=name, X=scale[to_sequence(x, self.n_steps)], y=y, spec=spec,
                         source=images.origin, n_images=len(y),
                         meta={"image_height": height, "image_width": width})

@@ -195,7 +195,8 @@ class SyntheticTask(Task):
                                      noise=self.noise, frequency=self.frequency)
         spec = InputSpec(n_steps=self.n_steps, step_dim=self.n_features,
                          step_shape=(self.n_features,), n_classes=2,
-                         bounds=(float(x.min()), float(x.max())))
+                         bounds=(float(x.min()), float(x.max())),
+                         background=0.0)  # the background process' mean, no box
         return TaskData(
             name=f"synthetic-{self.dataset}-{self.background}", X=x, y=y, spec=spec,
             ground_truth=cells.any(axis=2), step_block=np.arange(self.n_steps),

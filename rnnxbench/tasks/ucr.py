@@ -156,7 +156,8 @@ class UCRTask(Task):
         test[len(train_y):] = True
         lengths = sorted({x.shape[1] for x in train_x + test_x})
         spec = InputSpec(n_steps=n_steps, step_dim=X.shape[2], step_shape=(X.shape[2],),
-                         n_classes=len(classes), bounds=(float(X.min()), float(X.max())))
+                         n_classes=len(classes), bounds=(float(X.min()), float(X.max())),
+                         background=0.0)  # the standardised mean (and the padding)
         origin = "aeon" if source == "aeon" else f"ts:{train_file.parent}"
         return TaskData(name=self.dataset, X=X, y=y, spec=spec, source=origin,
                         n_images=len(y), test_split=test if self.split == "own" else None,

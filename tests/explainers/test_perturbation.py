@@ -153,6 +153,38 @@ def test_baselines():
     assert not torch.allclose(by_name, Erasure(model).attribute(x, target))
 
 
+def test_default_baseline_is_the_tasks_background():
+    x, target = data()
+    black = InputSpec(n_steps=5, step_dim=6, step_shape=(6,), n_classes=4, background=-1.0)
+    torch.manual_seed(0)
+    model = Shallow(black, hidden=16).to(DT).eval()
+    assert torch.equal(baseline_tensor("background", x, -1.0), torch.full((1, 5, 6), -1.0,
+                                                                          dtype=DT))
+    for cls in (Erasure, Occlusion):
+        default = cls(model).attribute(x, target)
+        torch.testing.assert_close(default, cls(model, baseline="background").attribute(x, target))
+        torch.testing.assert_close(default, cls(model, baseline=-1.0).attribute(x, target))
+        assert not torch.allclose(default, cls(model, baseline="zero").attribute(x, target))
+    base = torch.full((5, 6), -1.0, dtype=DT)
+    torch.testing.assert_close(Erasure(model).attribute(x, target),
+                               naive_erasure(model, x, target, base), rtol=1e-10, atol=1e-12)
+    # a plain torch model has no spec: its background is 0
+    plain = OnlyStep(step=2)
+    for cls in (Erasure, Occlusion):
+        torch.testing.assert_close(cls(plain).attribute(x, target),
+                                   cls(plain, baseline="zero").attribute(x, target))
+
+
+def test_baseline_option_is_declared():
+    from rnnxbench.validate import InvalidParameterError, validate_options
+
+    for cls in (Erasure, Occlusion):
+        for ok in ("background", "zero", "mean", -1.0, [0.0] * 6):
+            validate_options(cls, {"baseline": ok}, where="test", positional=1)
+        with pytest.raises(InvalidParameterError, match="background"):
+            validate_options(cls, {"baseline": "black"}, where="test", positional=1)
+
+
 @pytest.mark.parametrize("options", [{"baseline": "median"}, {"baseline": True},
                                      {"score": "prob"}, {"max_batch": 0}, {"eps": 0.0}])
 def test_invalid_options(options):

@@ -145,9 +145,9 @@ def test_cache_key_follows_the_base_explainers_code(monkeypatch):
     assert TSR.code_dependencies({"base": "sa"}) == (Saliency,)
     cfg = load_config("synthetic", "smoke")
     tsr, control = Component("tsr", "tsr", {"base": "sa"}), Component("random", "random")
-    before = explainer_key(tsr, cfg), explainer_key(control, cfg)
+    before = explainer_key(tsr, cfg, "s"), explainer_key(control, cfg, "s")
     real = code.module_source_hash
     monkeypatch.setattr(code, "module_source_hash", lambda name: "edited" if name ==
                         Saliency.__module__ else real(name))
-    after = explainer_key(tsr, cfg), explainer_key(control, cfg)
+    after = explainer_key(tsr, cfg, "s"), explainer_key(control, cfg, "s")
     assert after[0] != before[0] and after[1] == before[1]

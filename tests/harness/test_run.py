@@ -215,3 +215,39 @@ def test_ucr_suite_trains_on_the_sets_own_split_and_writes_accuracy_and_curves(r
     unsupported = result.scores[result.scores["status"] == "unsupported"]
     assert set(unsupported["explainer"]) == {"nv_weights"}
     assert set(unsupported["architecture"]) == {"rnn-32"}
+
+
+def test_maj_image_split_runs_without_overlap_and_run_json_says_so(run_dirs, tmp_path):
+    suite = tmp_path / "images.toml"
+    suite.write_text('name = "images"\narchitectures = ["shallow"]\nexplainers = ["sa"]\n'
+                     'metrics = ["cosine"]\n[[tasks]]\nid = "mnist-maj"\ntask = "maj"\n'
+                     'source = "mnist"\nsplit = "sequences"\n[[tasks]]\nid = "mnist-maj-images"\n'
+                     'task = "maj"\nsource = "mnist"\nsplit = "images"\n')
+    result = rnnxbench.run_suite(config=suite, profile="smoke", progress=False,
+                                 profile_overrides={"folds": [0]}, **run_dirs)
+    data = result.info["data"]
+    images = data["mnist-maj-images"]
+    assert images["split"].startswith("the task's own folds")
+    assert {o["test_blocks_seen_in_training"] for o in images["image_overlap"].values()} == {0}
+    default = data["mnist-maj"]["image_overlap"]
+    assert min(o["test_blocks_seen_in_training"] for o in default.values()) > 0.5
+    assert (result.scores["status"] == "ok").all() and set(result.scores["task"]) == {
+        "mnist-maj", "mnist-maj-images"}
+
+
+def test_degenerate_explanations_are_recorded_not_scored(run_dirs):
+    result = run_digits(run_dirs, explainers=["uniform", "sa"], architectures=["shallow"],
+                        metrics=["randomization", "cosine"])
+    scores = result.scores.set_index(["explainer", "metric"]).sort_index()
+    flat = scores.loc[("uniform", "randomization")]
+    assert (flat["status"] == "degenerate").all() and flat["value"].isna().all()
+    assert flat["error"].str.contains("constant").all()
+    assert (scores.loc[("sa", "randomization"), "status"] == "ok").all()
+    assert (scores.loc[("uniform", "cosine"), "n_scored"] == 64).all()
+    board = result.leaderboard.set_index(["explainer", "metric"]).sort_index()
+    row = board.loc[("uniform", "randomization")]
+    assert row["status"] == "degenerate" and row["n_degenerate"] == 2 and row["n_folds"] == 0
+    assert "degenerate" in set(result.failures["status"])
+    again = run_digits(run_dirs, explainers=["uniform", "sa"], architectures=["shallow"],
+                       metrics=["randomization", "cosine"])
+    assert again.info["scores"]["computed"] == 0  # degenerate records are cached

@@ -23,3 +23,15 @@ def test_step_shares_hand_computed():
     assert LastStepShare.higher_is_better is None
     with pytest.raises(ValueError, match="outside"):
         StepShare(step=4)(rel, data)
+
+
+def test_no_positive_relevance_has_no_shares():
+    from rnnxbench.metrics import DegenerateExplanation
+
+    rel = np.zeros((3, 4, 3))
+    rel[1, 2, 0] = 1.0
+    rel[2] = -1.0  # negative only
+    np.testing.assert_array_equal(StepShare(step=2)(rel, _data(n=3)), [np.nan, 1.0, np.nan])
+    for other in (np.zeros((2, 4, 3)), -np.ones((2, 4, 3))):
+        with pytest.raises(DegenerateExplanation, match="no positive relevance"):
+            LastStepShare()(other, _data())

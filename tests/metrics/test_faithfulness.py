@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnxbench.metrics import Deletion, Metric
+from rnnxbench.metrics import DegenerateExplanation, Deletion, Metric
 from rnnxbench.metrics.faithfulness import deletion_area, deletion_curves, deletion_ranks
 from rnnxbench.registry import ARCHITECTURES, METRICS
 from rnnxbench.tasks.base import InputSpec, TaskData
@@ -74,7 +74,8 @@ def test_baseline_option():
     np.testing.assert_allclose(Deletion(baseline=0.5, normalise="none")(
         RELEVANCE, data, model=model), [1.0, 1 / 3])
     # erasing to the input's own value changes nothing: no drop to normalise by
-    assert np.isnan(Deletion(baseline=1.0)(RELEVANCE, data, model=model)).all()
+    with pytest.raises(DegenerateExplanation, match="not clearly positive"):
+        Deletion(baseline=1.0)(RELEVANCE, data, model=model)
     np.testing.assert_array_equal(
         Deletion(baseline=1.0, normalise="none")(RELEVANCE, data, model=model), [0.0, 0.0])
 
@@ -94,7 +95,8 @@ def test_block_steps_outside_every_block_are_never_erased():
     curves = deletion_curves(StepSum(1), data.X, data.y, RELEVANCE, step_block=data.step_block,
                              granularity="block")
     np.testing.assert_allclose(curves.logits, 2.0)
-    assert np.isnan(deletion_area(curves)).all()
+    with pytest.raises(DegenerateExplanation, match="every block lowers"):
+        deletion_area(curves)
 
 
 def test_ranks_follow_summed_signed_relevance():
@@ -169,6 +171,128 @@ def test_restores_training_mode_and_needs_the_model():
     assert "step blocks" in Deletion(granularity="block").not_applicable(data)
 
 
+# --- normalisation: a ratio of means -------------------------------------------------------
+
+
+class TotalSum(nn.Module):
+    """logit 0 = the sum of every input value, logit 1 = ``other``."""
+
+    def __init__(self, other: float = 0.0):
+        super().__init__()
+        self.other = other
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x.reshape(len(x), -1).sum(1)
+        return torch.stack([z, torch.full_like(z, self.other)], dim=1)
+
+
+def test_tiny_full_drop_of_one_sample_stays_bounded():
+    # sample 0's evidence cancels: erasing everything lowers its logit by only 1e-3, though
+    # erasing its first step alone lowers it by 5; the other samples drop by 2
+    x = np.zeros((4, 3, 1), np.float32)
+    x[0, :2, 0] = [5.0, -5.0 + 1e-3]
+    x[1:, :2, 0] = 1.0
+    data = make_data(n=4, t=3, d=1, x=x)
+    curves = Deletion().curves(x.astype(np.float64), data, model=TotalSum())
+    area, full = curves.drops[:, 1:].mean(axis=1), curves.drops[:, -1]
+    assert full[0] == pytest.approx(1e-3, rel=1e-3)
+    assert area[0] / full[0] > 1000  # the old per-sample ratio explodes
+    values = Deletion()(x.astype(np.float64), data, model=TotalSum())
+    np.testing.assert_allclose(values, np.array([10.001, 5, 5, 5]) / 3 / 1.50025, rtol=1e-4)
+    # the metric's mean is the ratio of means, the normalised area of the mean curve
+    assert values.mean() == pytest.approx(area.mean() / full.mean())
+    mean_curve = curves.logit_drop[1:] / curves.logit_drop[-1]
+    assert mean_curve.min() <= values.mean() <= mean_curve.max()
+
+
+def _linear_case(seed: int, predicted: bool):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12 * 4, 10)).eval()
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, size=(32, 12, 4)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.as_tensor(X))
+    y = logits.argmax(1).numpy() if predicted else rng.integers(0, 10, 32)
+    rel = X * model[1].weight.detach().numpy()[y].reshape(32, 12, 4)  # input x gradient
+    return model, make_data(n=32, t=12, d=4, x=X), y, rel
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_linear_model_predicted_class_bounded_and_stable(seed):
+    model, data, y, rel = _linear_case(seed, predicted=True)
+    data = TaskData("toy", data.X, y, data.spec)
+    curves = Deletion().curves(rel, data, model=model)
+    values = Deletion()(rel, data, model=model)
+    mean_curve = curves.logit_drop[1:] / curves.logit_drop[-1]
+    assert mean_curve.min() - 1e-9 <= values.mean() <= mean_curve.max() + 1e-9
+    assert 0.5 < values.mean() < 1.5
+    # resampling the explained samples moves the fold value little
+    half = Deletion()(rel[::2], data.subset(np.arange(0, 32, 2)), model=model)
+    assert abs(half.mean() - values.mean()) < 0.25
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_linear_model_random_labels_is_degenerate(seed):
+    # an untrained model explains random labels: erasing everything lowers the true-class
+    # logit by about 0 on average, so "the share of the full drop" has no value
+    model, data, y, rel = _linear_case(seed, predicted=False)
+    data = TaskData("toy", data.X, y, data.spec)
+    with pytest.raises(DegenerateExplanation, match="not clearly positive"):
+        Deletion()(rel, data, model=model)
+    assert np.isfinite(Deletion(normalise="none")(rel, data, model=model)).all()
+
+
+# --- baselines: the task's background ------------------------------------------------------
+
+
+def _background_data(background: float) -> TaskData:
+    x = np.ones((2, 3, 2), np.float32)
+    spec = InputSpec(3, 2, (2,), 2, background=background)
+    return TaskData("toy", x, np.zeros(2, np.int64), spec)
+
+
+def test_deletion_erases_to_the_tasks_background_by_default():
+    data, model = _background_data(-1.0), StepSum(0)
+    curves = Deletion().curves(RELEVANCE, data, model=model)
+    np.testing.assert_allclose(curves.logits, [[2, -2, -2, -2], [2, 2, 2, -2]])
+    none = Deletion(normalise="none")
+    np.testing.assert_allclose(none(RELEVANCE, data, model=model), [4.0, 4 / 3])
+    np.testing.assert_allclose(Deletion(baseline="background", normalise="none")(
+        RELEVANCE, data, model=model), [4.0, 4 / 3])
+    np.testing.assert_allclose(Deletion(baseline=-1.0, normalise="none")(
+        RELEVANCE, data, model=model), [4.0, 4 / 3])
+    np.testing.assert_allclose(Deletion(baseline=0.0, normalise="none")(
+        RELEVANCE, data, model=model), [2.0, 2 / 3])
+    assert Deletion().baseline_value(data) == -1.0 and Deletion(baseline=0).baseline_value(
+        data) == 0.0
+
+
+def test_time_analysis_erases_to_the_tasks_background_by_default():
+    from rnnxbench.metrics.faithfulness import TimeAnalysis
+
+    data = _background_data(-1.0)
+    model = TotalSum(other=-1.0)  # class 0 while the sum exceeds -1
+    values, curve = TimeAnalysis(ks=[3]).score(RELEVANCE, data, model=model)
+    assert curve == {0: 1.0, 3: 0.0} and not values.any()  # all black: sum -6
+    values, curve = TimeAnalysis(ks=[3], baseline=0.0).score(RELEVANCE, data, model=model)
+    assert curve == {0: 1.0, 3: 1.0} and values.all()  # erased to 0: sum 0 > -1
+
+
+@pytest.mark.parametrize("name", ["deletion", "time_analysis"])
+def test_baseline_option_is_declared(name):
+    from rnnxbench.validate import InvalidParameterError, validate_options
+
+    cls = METRICS.get(name)
+    for ok in ({"baseline": "background"}, {"baseline": -1.0}, {"baseline": 0}, {}):
+        validate_options(cls, ok, where="test")
+        cls(**ok)
+    for bad in ("black", True, None, [0.0]):
+        with pytest.raises(InvalidParameterError, match="baseline"):
+            validate_options(cls, {"baseline": bad}, where="test")
+        with pytest.raises(ValueError, match="baseline"):
+            cls(baseline=bad)
+
+
 # --- levels -------------------------------------------------------------------------------
 
 
@@ -218,7 +342,10 @@ def test_deletion_area_needs_every_level():
     full = deletion_curves(model, X, y, rel)
     assert full.levels is None and full.n_units == 5 and full.complete
     explicit = deletion_curves(model, X, y, rel, levels=range(6))
-    np.testing.assert_allclose(deletion_area(explicit), deletion_area(full))
+    np.testing.assert_allclose(deletion_area(explicit, "none"), deletion_area(full, "none"))
+    # an untrained GRU on random labels: erasing everything does not lower the logit on average
+    with pytest.raises(DegenerateExplanation, match="not clearly positive"):
+        deletion_area(full)
     with pytest.raises(ValueError, match="every level"):
         deletion_area(deletion_curves(model, X, y, rel, levels=[0, 1, 2]))
     with pytest.raises(ValueError, match="k = 0"):

@@ -10,6 +10,7 @@ from sklearn.metrics import average_precision_score
 from rnnxbench.metrics import (
     AUPRC,
     CosineSimilarity,
+    DegenerateExplanation,
     Metric,
     PointingGame,
     RelevanceMass,
@@ -108,16 +109,38 @@ def test_keep_negative_does_not_flip_sign_for_negative_total():
     data = make_data([[1, 1, 0]])
     r = blocks_to_relevance([[-1, -1, 0]])
     assert CosineSimilarity(keep_negative=True)(r, data)[0] == pytest.approx(-1.0)
-    assert CosineSimilarity()(r, data)[0] == 0.0
+    with pytest.raises(DegenerateExplanation, match="no positive relevance"):
+        CosineSimilarity()(r, data)  # clipped at 0 nothing is left
 
 
-def test_zero_relevance_scores_zero_without_warnings():
+def test_zero_relevance_is_degenerate_without_warnings():
     data = make_data([[1, 1, 0], [0, 1, 1]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for metric in (CosineSimilarity(), CosineSimilarity(keep_negative=True), RelevanceMass()):
-            np.testing.assert_array_equal(metric(np.zeros((2, 3, 2)), data), [0.0, 0.0])
-        np.testing.assert_array_equal(CosineSimilarity()(-np.ones((2, 3, 2)), data), [0.0, 0.0])
+            with pytest.raises(DegenerateExplanation, match="all 2 samples"):
+                metric(np.zeros((2, 3, 2)), data)
+        for metric in (CosineSimilarity(), RelevanceMass()):
+            with pytest.raises(DegenerateExplanation, match="no positive relevance"):
+                metric(-np.ones((2, 3, 2)), data)
+
+
+def test_partly_zero_relevance_is_nan_for_those_samples_only():
+    data = make_data([[1, 1, 0], [0, 1, 1], [1, 0, 1]])
+    r = blocks_to_relevance([[0, 0, 0], [1, 1, 0], [-1, 0, -2]])
+    np.testing.assert_allclose(CosineSimilarity()(r, data), [np.nan, 0.5, np.nan])
+    np.testing.assert_allclose(RelevanceMass()(r, data), [np.nan, 0.5, np.nan])
+    np.testing.assert_allclose(CosineSimilarity(keep_negative=True)(r, data),
+                               [np.nan, 0.5, -3 / np.sqrt(10)])
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0, -2.0])
+def test_ranking_metrics_score_chance_on_constant_and_zero_maps(fill):
+    data = make_data([[1, 1, 0], [0, 0, 1]], steps_per_block=2)
+    r = np.full((2, 6, 2), fill)
+    share = [2 / 3, 1 / 3]  # ground-truth share of the input values
+    for metric in (RelevanceRank(), PointingGame(), AUPRC(), RelevanceRank(absolute=True)):
+        np.testing.assert_allclose(metric(r, data), share)
 
 
 def test_scale_invariant_including_tiny_and_huge():

@@ -8,7 +8,7 @@ from torch import nn
 
 from rnnxbench.explainers.base import Explainer
 from rnnxbench.harness.scoring import MetricContext
-from rnnxbench.metrics import Metric, Randomization
+from rnnxbench.metrics import DegenerateExplanation, Metric, Randomization
 from rnnxbench.metrics.sanity import (
     STAGES,
     cascading_randomisation,
@@ -22,6 +22,7 @@ from rnnxbench.registry import ARCHITECTURES, EXPLAINERS, METRICS
 from rnnxbench.tasks.base import InputSpec, TaskData
 
 T, D, C = 6, 4, 3
+nan = np.nan
 SPEC = InputSpec(T, D, (D,), C)
 
 
@@ -150,9 +151,11 @@ def test_rank_similarity_equals_scipy_spearman():
 def test_rank_similarity_hand_values_and_constants():
     a = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [5.0, 5.0, 5.0], [5.0, 5.0, 5.0]])
     b = np.array([[3.0, 2.0, 1.0], [-1.0, -2.0, -3.0], [2.0, 2.0, 2.0], [1.0, 2.0, 3.0]])
-    np.testing.assert_allclose(rank_similarity(a, b, absolute=False), [-1.0, -1.0, 1.0, 0.0])
-    np.testing.assert_allclose(rank_similarity(a, b), [-1.0, 1.0, 1.0, 0.0])
-    np.testing.assert_allclose(rank_similarity(b[3:], a[3:]), [0.0])  # ranking vs none
+    # a constant map (both, or either one) has no ranking: undefined, not 1 or 0
+    np.testing.assert_allclose(rank_similarity(a, b, absolute=False), [-1.0, -1.0, nan, nan])
+    np.testing.assert_allclose(rank_similarity(a, b), [-1.0, 1.0, nan, nan])
+    np.testing.assert_allclose(rank_similarity(b[3:], a[3:]), [nan])  # ranking vs none
+    np.testing.assert_allclose(rank_similarity(np.zeros((1, 3)), np.zeros((1, 3))), [nan])
     with pytest.raises(ValueError, match="shapes"):
         rank_similarity(a, b[:, :2])
 
@@ -224,3 +227,48 @@ def test_randomised_parameters_come_from_the_architectures_own_initialisation():
     assert all(torch.equal(a, b) for a, b in zip(randomised.parameters(),
                                                  initial.parameters(), strict=True))
     assert not torch.equal(next(model.parameters()), next(initial.parameters()))
+
+
+# --- degenerate explanations: constant or all-zero maps -----------------------------------
+
+
+class Constant(Explainer):
+    """Relevance 1 everywhere, whatever the model."""
+
+    def attribute(self, inputs: torch.Tensor, target: torch.Tensor | int) -> torch.Tensor:
+        return torch.ones_like(inputs)
+
+
+def test_all_zero_lrp_of_a_reinitialised_thesis_model_is_degenerate():
+    model, data = arch("shallow", hidden=8), make_data()
+    initial = arch("shallow", hidden=8)
+    with torch.no_grad():  # logits -softplus(b) < 0: LRP has no positive relevance to start
+        initial.out_layer.weight.zero_()
+    ctx = MetricContext.for_explainer(model, EXPLAINERS.get("lrp"), {}, data, 16, "cpu", {},
+                                      lambda seed: initial).as_kwargs()
+    rel = ctx["explain"](model)
+    assert (np.abs(rel).reshape(len(data), -1).max(axis=1) > 0).any()
+    assert not ctx["explain"](initial).any()  # the fully randomised model's relevance
+    with pytest.raises(DegenerateExplanation, match="constant"):
+        Randomization()(rel, data, **ctx)
+
+
+def test_constant_relevance_is_degenerate():
+    model, data = mlp(), make_data()
+    ctx = context(model, data, Constant)
+    with pytest.raises(DegenerateExplanation, match="constant"):
+        Randomization()(ctx["explain"](model), data, **ctx)
+    assert issubclass(DegenerateExplanation, ValueError)
+
+
+def test_partially_degenerate_samples_are_nan_only_there():
+    model, data = mlp(), make_data(n=6)
+    rng = np.random.default_rng(3)
+    rel, other = rng.normal(size=(2, 6, T, D))
+    other[[0, 2]] = 0.0  # the randomised model explains samples 0 and 2 by nothing
+    rel[4] = 7.0  # and the trained model sample 4 by a constant
+    scores = Randomization()(rel, data, model=model, explain=lambda m: other.copy())
+    assert np.isnan(scores[[0, 2, 4]]).all()
+    expected = [spearmanr(np.abs(rel[i]).ravel(), np.abs(other[i]).ravel()).statistic
+                for i in (1, 3, 5)]
+    np.testing.assert_allclose(scores[[1, 3, 5]], expected, atol=1e-12)

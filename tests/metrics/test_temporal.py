@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from rnnxbench.metrics import DegenerateExplanation
 from rnnxbench.metrics.aggregate import ground_truth_values
 from rnnxbench.metrics.temporal import axis_precision_recall, selected_units
 from rnnxbench.registry import METRICS
@@ -55,24 +56,39 @@ def test_hand_computed_top_k_selection_equals_precision_and_recall():
         "feature_precision": 1.0, "feature_recall": 1.0}
 
 
-def test_constant_relevance_selects_everything():
-    got = scores(np.full((1, 4, 3), 0.7), cell_data())
-    assert got == {"time_precision": 0.5, "time_recall": 1.0,
-                   "feature_precision": pytest.approx(1 / 3), "feature_recall": 1.0}
+@pytest.mark.parametrize("fill", [0.7, 0.0, -1.0])
+def test_flat_profiles_are_degenerate_not_perfect_recall(fill):
+    # "at least the mean" would select every unit: recall 1 for a map that marks nothing
+    for name in NAMES:
+        for options in ({}, {"absolute": False}, {"select": "top_k"}):
+            with pytest.raises(DegenerateExplanation, match="same summed relevance"):
+                METRICS.get(name)(**options)(np.full((1, 4, 3), fill), cell_data())
+
+
+def test_flat_samples_are_nan_only_there_and_per_axis():
+    cells = np.concatenate([CELLS, CELLS, CELLS])
+    relevance = np.concatenate([R, np.zeros_like(R), R])
+    relevance[2] = relevance[2].sum(axis=1, keepdims=True) / 3  # each step spread evenly
+    got = {name: METRICS.get(name)()(relevance, cell_data(cells)) for name in NAMES}
+    np.testing.assert_array_equal(got["time_precision"], [0.5, np.nan, 0.5])
+    np.testing.assert_array_equal(got["time_recall"], [0.5, np.nan, 0.5])
+    # erasure-like maps have no feature resolution: undefined on the feature axis
+    np.testing.assert_array_equal(got["feature_precision"], [0.5, np.nan, np.nan])
+    np.testing.assert_array_equal(got["feature_recall"], [1.0, np.nan, np.nan])
 
 
 def test_relevance_on_the_cells_only_is_perfect_and_batched():
     cells = np.zeros((3, 5, 4), dtype=bool)
     cells[0, 1:3, 2:4] = True
     cells[1, 4, 0] = True
-    cells[2, :, 1] = True
+    cells[2, 1:, 1] = True
     relevance = cells * 1.0
     for name, value in scores(relevance, cell_data(cells)).items():
         assert value == 1.0, name
     precision, recall = axis_precision_recall(relevance, cells, "time")
     np.testing.assert_array_equal(precision, [1, 1, 1])
     np.testing.assert_array_equal(recall, [1, 1, 1])
-    # relevance on the complement: per feature [5, 5, 3, 3], [4, 5, 5, 5], [5, 0, 5, 5];
+    # relevance on the complement: per feature [5, 5, 3, 3], [4, 5, 5, 5], [5, 1, 5, 5];
     # the features at or above the mean are never the informative ones
     precision, recall = axis_precision_recall(~cells * 1.0, cells, "feature")
     np.testing.assert_array_equal(precision, [0, 0, 0])
@@ -82,7 +98,8 @@ def test_relevance_on_the_cells_only_is_perfect_and_batched():
 def test_a_sample_without_cells_scores_nan():
     cells = np.zeros((2, 4, 3), dtype=bool)
     cells[1, 0, 0] = True
-    precision, recall = axis_precision_recall(np.ones((2, 4, 3)), cells, "time")
+    precision, recall = axis_precision_recall(np.arange(24.0)[::-1].reshape(2, 4, 3), cells,
+                                              "time")
     assert np.isnan(precision[0]) and np.isnan(recall[0]) and recall[1] == 1
 
 

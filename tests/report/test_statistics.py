@@ -187,3 +187,33 @@ def test_explainer_mean_ranks_sorted_best_first():
     assert list(table["explainer"]) == ["e1", "e2", "e0"]
     assert list(table["mean_rank"]) == [1.0, 2.0, 3.0]
     assert explainer_ranks(board.iloc[:0]).empty
+
+
+def test_corrected_resampled_t_test_by_hand():
+    """Nadeau and Bengio's correction for folds that share training data: the variance of
+    the differences is inflated by 1/n + n_test/n_train (1/6 for 7-fold cross-validation)."""
+    scores = frame(rows("shallow", BASE), rows("deep", DEEP))
+    table = paired_tests(scores, "shallow", test_train_ratio={"maj": 1 / 6})
+    row = table.iloc[0]
+    diff = np.subtract(DEEP, BASE)
+    t_hand = diff.mean() / np.sqrt(diff.var(ddof=1) * (1 / 5 + 1 / 6))
+    assert row["t_corrected"] == pytest.approx(t_hand)
+    assert row["p_corrected"] == pytest.approx(stats.t.sf(t_hand, 4))
+    assert row["p_corrected"] > row["p"]  # more conservative
+    assert row["p_corrected_holm"] == pytest.approx(row["p_corrected"])
+    assert row["significant_corrected"] == (row["p_corrected_holm"] < 0.05)
+    plain = paired_tests(scores, "shallow")  # no ratio for the task: not applicable
+    assert np.isnan(plain["p_corrected"][0]) and not plain["significant_corrected"][0]
+
+
+def test_pairs_are_matched_on_fold_and_training_seed():
+    def seeded(arch, values, seed):
+        return [{**r, "seed": seed} for r in rows(arch, values)]
+
+    other = [v + 0.01 for v in BASE]
+    scores = frame(seeded("shallow", BASE, 0), seeded("shallow", other, 1),
+                   seeded("deep", DEEP, 0), seeded("deep", [v + 0.02 for v in DEEP], 1))
+    row = paired_tests(scores, "shallow").iloc[0]
+    diff = np.concatenate([np.subtract(DEEP, BASE), np.subtract(DEEP, BASE) + 0.01])
+    assert row["n_pairs"] == 10 and row["mean_diff"] == pytest.approx(diff.mean())
+    assert row["t"] == pytest.approx(stats.ttest_1samp(diff, 0).statistic)

@@ -38,7 +38,8 @@ def test_mean_std_ci_by_hand():
     assert row["ci95_low"] == pytest.approx(0.2 - half, abs=1e-6)
     assert row["ci95_high"] == pytest.approx(0.2 + half, abs=1e-6)
     assert stats.t.ppf(0.975, 2) == pytest.approx(T_975_2, abs=1e-6)
-    assert (row["n_folds"], row["n_failed"], row["n_unsupported"]) == (3, 0, 0)
+    assert (row["n_folds"], row["n_failed"], row["n_unsupported"], row["n_degenerate"]) == (
+        3, 0, 0, 0)
     assert row["status"] == "ok"
 
 
@@ -74,6 +75,36 @@ def test_status_without_ok_folds():
     assert list(board["n_unsupported"]) == [3, 1]
     assert list(board["n_failed"]) == [0, 1]
     assert board["mean"].isna().all() and (board["n_folds"] == 0).all()
+
+
+def test_degenerate_folds_counted_like_unsupported_not_averaged():
+    board = leaderboard(frame(
+        score_rows(explainer="lrp", values=(0.1, 0.0, 0.3),
+                   status=["ok", "degenerate", "ok"]),
+        score_rows(explainer="dtd", values=(np.nan,) * 3, status=["degenerate"] * 3),
+        score_rows(explainer="gb", values=(np.nan,) * 2, status=["degenerate", "unsupported"]),
+        score_rows(explainer="sa", values=(np.nan,) * 2, status=["degenerate", "failed"]),
+    ))
+    cols = LEADERBOARD_COLUMNS
+    assert cols[cols.index("n_unsupported") + 1] == "n_degenerate"
+    assert list(board["n_degenerate"]) == [1, 3, 1, 1]
+    assert list(board["n_unsupported"]) == [0, 0, 1, 0]
+    assert list(board["status"]) == ["ok", "degenerate", "degenerate", "failed"]
+    lrp = board.iloc[0]
+    assert lrp["mean"] == pytest.approx(0.2) and lrp["n_folds"] == 2  # the 0.0 is left out
+    assert board["mean"].iloc[1:].isna().all() and (board["n_folds"].iloc[1:] == 0).all()
+    assert np.isnan(board["rank"].iloc[1]) and board["rank"].iloc[0] == 1
+
+
+def test_failure_summary_lists_degenerate_folds():
+    summary = failure_summary(frame(
+        score_rows(explainer="lrp", metric="randomization", values=(np.nan, 0.1, np.nan),
+                   status=["degenerate", "ok", "degenerate"],
+                   error="DegenerateExplanation: the relevance is constant"),
+    ))
+    assert list(summary["status"]) == ["degenerate"]
+    assert list(summary["n_folds"]) == [2]
+    assert list(summary["error"]) == ["DegenerateExplanation: the relevance is constant"]
 
 
 def test_ordering_is_first_appearance_not_alphabetical():
@@ -167,3 +198,20 @@ def test_git_revision_is_dirty_only_when_the_package_changed(tmp_path):
     assert git_revision(pkg) == clean
     (pkg / "code.py").write_text("x = 2\n")
     assert git_revision(pkg) == clean + "+dirty"
+
+
+def test_seed_spread_tells_fold_variance_from_seed_variance():
+    values = {(0, 0): 0.5, (0, 1): 0.7, (1, 0): 0.6, (1, 1): 0.8, (2, 0): 0.9, (2, 1): 0.9}
+    scores = pd.DataFrame([dict(task="t", architecture="a", explainer="e", metric="m",
+                                fold=f, seed=s, value=v, status="ok", accuracy=0.9,
+                                explained_accuracy=0.8 + 0.05 * f, gate_passed=True)
+                           for (f, s), v in values.items()])
+    row = leaderboard(scores).iloc[0]
+    fold_means = [0.6, 0.7, 0.9]
+    assert row["n_folds"] == 6 and row["n_seeds"] == 2
+    assert row["std_between_folds"] == pytest.approx(np.std(fold_means, ddof=1))
+    within = np.mean([np.std([0.5, 0.7], ddof=1), np.std([0.6, 0.8], ddof=1), 0.0])
+    assert row["std_within_folds"] == pytest.approx(within)
+    assert row["explained_accuracy_mean"] == pytest.approx(0.85)
+    one = leaderboard(scores[scores["seed"] == 0]).iloc[0]
+    assert one["n_seeds"] == 1 and np.isnan(one["std_within_folds"])

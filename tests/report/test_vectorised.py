@@ -41,8 +41,15 @@ def quick_multipletests(monkeypatch):
 
 
 def same(new: pd.DataFrame, old: pd.DataFrame) -> None:
-    """Same columns, dtypes, order and values (counts and strings exact, floats to 1e-12)."""
-    pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=1e-12, atol=0)
+    """Same columns, dtypes, order and values (counts and strings exact, floats to 1e-12);
+    columns the per-group code never had (added since) are left out."""
+    pd.testing.assert_frame_equal(new[[c for c in new if c not in NEWER]], old,
+                                  check_exact=False, rtol=1e-12, atol=0)
+
+
+#: leaderboard columns added after the vectorisation (the per-group baseline lacks them)
+NEWER = ("explained_accuracy_mean", "n_seeds", "std_between_folds", "std_within_folds",
+         "t_corrected", "p_corrected", "p_corrected_holm", "significant_corrected")
 
 
 def published(suite: str) -> pd.DataFrame:

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,152 @@ def test_stratified_subset_spreads_over_splits_and_keeps_order():
     images = Images({"train": (x[:80], y[:80]), "test": (x[80:], y[80:])}, "t")
     data = MajorityTask().build_from_images(images, "t", max_images=20)
     assert data.meta["splits"] == {"train": 16, "test": 4}
+
+
+# --- block images and the image split (split = "images") ---------------------------------
+
+#: Fingerprints of HEAD's code before the image split was added (default split unchanged).
+HEAD_FINGERPRINTS = {"all120": "cb880d2e2353a46e", "splits200": "ce762c51b89793d6",
+                     "max90": "ad5ba1622c1b883b", "discard6": "7f0d4c6b688a4fcf"}
+
+
+def three_split_images(n: int = 200) -> Images:
+    x, y = indexed_images(n)
+    a, b = int(n * 0.6), int(n * 0.8)
+    return Images({"train": (x[:a], y[:a]), "test": (x[a:b], y[a:b]), "val": (x[b:], y[b:])},
+                  "t")
+
+
+def test_default_split_is_unchanged_and_records_block_images():
+    x, y = indexed_images(120)
+    images = three_split_images()
+    built = {"all120": MajorityTask().build_from_images(Images({"all": (x, y)}, "t"), "t"),
+             "splits200": MajorityTask().build_from_images(images, "t"),
+             "max90": MajorityTask().build_from_images(images, "t", max_images=90, seed=4),
+             "discard6": MajorityTask(n_steps=6, discard_draw=True).build_from_images(images,
+                                                                                       "t")}
+    for key, data in built.items():
+        assert data.fingerprint() == HEAD_FINGERPRINTS[key], key
+        assert data.fold_of is None and data.meta["split"] == "sequences"
+        shown = decode_blocks(data)  # source-image ids; block_images index the kept images
+        original = np.full(len(data), -1)
+        original[data.block_images] = shown
+        np.testing.assert_array_equal(original[data.block_images], shown)
+        assert len(np.unique(original)) == len(data)  # one kept image <-> one source image
+    np.testing.assert_array_equal(built["all120"].block_images, decode_blocks(built["all120"]))
+
+
+@pytest.mark.parametrize("split", ["sequences", "images"])
+def test_block_images_match_the_composites(split):
+    rs = np.random.RandomState(2)
+    x = rs.randint(0, 256, size=(140, 5, 6)).astype(np.uint8)
+    y = np.arange(140) % 10
+    images = Images({"train": (x[:100], y[:100]), "test": (x[100:], y[100:])}, "t")
+    data = MajorityTask(n_steps=6, split=split).build_from_images(images, "t", folds=(3, 5))
+    pixels = to_image(data.X, data.spec).reshape(140, 5, 3, 6)
+    scaled = (2.0 * x / 255 - 1).astype(np.float32)  # x is the combined images (train, test)
+    for k in range(3):
+        np.testing.assert_array_equal(pixels[:, :, k], scaled[data.block_images[:, k]])
+    assert (data.block_images[np.arange(140)] == np.arange(140)[:, None]).any(axis=1).all()
+
+
+def image_split(n: int = 250, k: int = 5, seed: int = 9, **options):
+    x, y = indexed_images(n)
+    task = MajorityTask(split="images", **options)
+    return y, task.build_from_images(Images({"all": (x, y)}, "t"), "t", folds=(k, seed))
+
+
+def test_image_split_keeps_every_image_inside_its_fold():
+    y, data = image_split()
+    shown = decode_blocks(data)
+    np.testing.assert_array_equal(shown, data.block_images)
+    for f in range(5):
+        test, train = data.fold_of == f, data.fold_of != f
+        assert not set(shown[test].ravel()) & set(shown[train].ravel())
+        assert set(shown[test].ravel()) <= set(np.flatnonzero(test).tolist())
+    # one sequence per image, labels and ground truth as in the default construction
+    assert len(data) == data.n_images == 250 and data.meta["split"] == "images"
+    np.testing.assert_array_equal(data.y, y)
+    np.testing.assert_array_equal(y[shown] == y[:, None], data.ground_truth)
+    assert (data.ground_truth.sum(axis=1) == 2).all()
+
+
+def test_image_folds_are_class_stratified_and_seeded():
+    y, data = image_split()
+    counts = np.array([np.bincount(y[data.fold_of == f], minlength=10) for f in range(5)])
+    assert (counts > 0).all()  # every class in every fold
+    assert (np.abs(counts - np.bincount(y, minlength=10) / 5) < 1).all()
+    # the images are dealt as the sequence split deals the sequences (same StratifiedKFold)
+    from sklearn.model_selection import StratifiedKFold
+    skf = StratifiedKFold(5, shuffle=True, random_state=9).split(np.zeros(250), y)
+    for f, (_, test) in enumerate(skf):
+        np.testing.assert_array_equal(np.flatnonzero(data.fold_of == f), test)
+    assert image_split()[1].fingerprint() == data.fingerprint()
+    assert image_split(seed=10)[1].fingerprint() != data.fingerprint()
+
+
+def test_image_split_needs_folds_and_enough_images():
+    task = MajorityTask(split="images")
+    assert task.needs_folds and not MajorityTask().needs_folds
+    x, y = indexed_images(60)
+    with pytest.raises(ValueError, match="folds="):
+        task.build_from_images(Images({"all": (x, y)}, "t"), "t")
+    with pytest.raises(ValueError, match="fewer than 7 images"):
+        task.build_from_images(Images({"all": (x, y)}, "t"), "t", folds=(7, 71))
+    with pytest.raises(ValueError, match="split must be one of"):
+        MajorityTask(split="blocks")
+
+
+def test_image_split_takes_the_stratified_subset_first():
+    x, y = indexed_images(250)
+    task = MajorityTask(split="images")
+    data = task.build_from_images(Images({"all": (x, y)}, "t"), "t", max_images=100, seed=1,
+                                  folds=(4, 0))
+    subset = stratified_subset(y, 100, seed=1)
+    assert len(data) == data.n_images == 100
+    np.testing.assert_array_equal(data.y, y[subset])
+    np.testing.assert_array_equal(subset[data.block_images], decode_blocks(data))
+    assert np.unique(data.fold_of).tolist() == [0, 1, 2, 3]
+
+
+def test_build_task_passes_folds_only_to_tasks_that_need_them(tmp_path, monkeypatch):
+    from rnnxbench.tasks.base import Task, build_task
+
+    monkeypatch.delenv("RNNXBENCH_DATA", raising=False)
+    write_fake_mnist(tmp_path / "mnist")
+    data = build_task(MajorityTask(split="images"), "mnist", str(tmp_path), 0, 0, 5, 71)
+    assert np.unique(data.fold_of).tolist() == [0, 1, 2, 3, 4]
+    assert build_task(MajorityTask(), "mnist", str(tmp_path), 0, 0, 5, 71).fold_of is None
+
+    class Plugin(Task):  # the README's plugin signature: no ``folds`` argument
+        def build(self, source="generated", data_dir=None, max_images=0, seed=0):
+            return data.subset(np.arange(100))
+
+    assert build_task(Plugin(), "generated", n_folds=5).fold_of is not None
+    with pytest.raises(ValueError, match="n_folds = 7"):
+        build_task(Plugin(), "generated", n_folds=7)
+
+
+def test_the_split_option_is_declared():
+    from rnnxbench.validate import InvalidParameterError, validate_options
+
+    validate_options(MajorityTask, {"split": "images"}, where="maj")
+    with pytest.raises(InvalidParameterError, match="'images'"):
+        validate_options(MajorityTask, {"split": "image"}, where="maj")
+
+
+def test_task_data_keeps_block_images_and_folds_aligned():
+    _, data = image_split(100, 3)
+    index = np.array([5, 0, 42])
+    part = data.subset(index)
+    np.testing.assert_array_equal(part.block_images, data.block_images[index])
+    np.testing.assert_array_equal(part.fold_of, data.fold_of[index])
+    with pytest.raises(ValueError, match="block_images"):
+        replace(data, block_images=data.block_images[:, :2])
+    with pytest.raises(ValueError, match="fold_of"):
+        replace(data, fold_of=data.fold_of[:-1])
+    with pytest.raises(ValueError, match="two splits"):
+        replace(data, test_split=data.fold_of == 0)
+    moved = replace(data, fold_of=(data.fold_of + 1) % 3)
+    assert moved.fingerprint() != data.fingerprint()  # the folds key the cached models
+    assert replace(data, block_images=None).fingerprint() == data.fingerprint()
