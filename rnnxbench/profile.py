@@ -34,6 +34,9 @@ class Profile:
     n_folds: int = 7
     cv_seed: int = 71
     folds: tuple[int, ...] | None = None
+    #: on a data set's own train/test split the folds are repeats (retrained with new seeds):
+    #: this many, numbered 0.. (None: one per fold id)
+    repeats: int | None = None
     max_images: int = 0
     #: explained sequences per fold, a seeded class-stratified draw (0: the whole fold)
     explain_samples: int = 0
@@ -73,7 +76,11 @@ class Profile:
             entry = entry.get(origin, entry.get("default", self.gates.get("default", 0.0)))
         return float(entry)
 
-    def fold_ids(self) -> list[int]:
+    def fold_ids(self, own_split: bool = False) -> list[int]:
+        """The folds to train and score; with ``own_split`` (the data's own train/test
+        split) the repeats (:attr:`repeats`, else one per fold id)."""
+        if own_split and self.repeats is not None:
+            return list(range(self.repeats))
         ids = list(range(self.n_folds)) if self.folds is None else list(self.folds)
         bad = [f for f in ids if not 0 <= f < self.n_folds]
         if bad:
@@ -99,6 +106,7 @@ PROFILE_CONSTRAINTS: dict[str, list] = {
     "n_folds": [Interval(int, 2, None)],
     "cv_seed": [Interval(int, 0, 2**32 - 1, closed="both")],
     "folds": [SequenceOf(Interval(int, 0, None), length=(1, None), unique=True), None],
+    "repeats": [Interval(int, 1, None), None],
     "max_images": [Interval(int, 0, None)],
     "explain_samples": [Interval(int, 0, None)],
     "explain_per_class": [Interval(int, 0, None)],

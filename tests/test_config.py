@@ -27,7 +27,9 @@ def test_maj_suite_and_profiles_load():
     assert cfg.profile.name == "smoke" and cfg.profile.fold_ids() == [0, 1]
     quick = load_config("maj")
     assert quick.profile.name == "quick" and quick.profile.n_folds == 7
-    assert quick.profile.fold_ids() == [0, 1, 2]
+    assert quick.profile.fold_ids() == list(range(7))
+    assert quick.profile.fold_ids(own_split=True) == [0, 1, 2]  # repeats on a set's own split
+    assert quick.profile.explain_per_class >= 5
     assert quick.profile.training_for("conv_plus_deep", "conv_plus_deep")["epochs"] < \
         quick.profile.training_for("deep", "deep")["epochs"]
     assert load_config("maj", "full").profile.fold_ids() == list(range(7))
@@ -358,3 +360,11 @@ def test_every_packaged_suite_loads_with_every_profile_and_hashes_are_stable():
     quick = load_config("maj", "quick").config_hash
     assert quick == load_config("maj", "quick").config_hash
     assert quick != load_config("maj", "quick", profile_overrides={"epochs": 11}).config_hash
+
+
+def test_repeats_number_the_folds_of_a_data_sets_own_split():
+    prof = parse_profile({"folds": [1, 3], "repeats": 2}, "p")
+    assert prof.fold_ids() == [1, 3] and prof.fold_ids(own_split=True) == [0, 1]
+    assert parse_profile({"folds": [1, 3]}, "p").fold_ids(own_split=True) == [1, 3]
+    with pytest.raises(ValueError, match="repeats"):
+        parse_profile({"repeats": 0}, "p")

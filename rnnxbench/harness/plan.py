@@ -89,12 +89,13 @@ def plan_models(cfg: RunConfig, data: dict[str, TaskData], devices: list[str]
         if entry.id not in data:
             continue
         d = data[entry.id]
-        folds = splits_of(d, cfg, cfg.profile.fold_ids())
+        fold_ids = cfg.profile.fold_ids(own_split=d.test_split is not None)
+        folds = splits_of(d, cfg, fold_ids)
         # with the data set's own split the folds are repeats: k-fold settings do not matter
         split = ({"split": "own"} if d.test_split is not None else
                  {"n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed})
         for arch in cfg.architectures:
-            for fold in cfg.profile.fold_ids():
+            for fold in fold_ids:
                 for train_seed in training_seeds(cfg):
                     definition = {
                         "task": entry.id, "task_def": [entry.task, entry.source, entry.options],
