@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=0,
                      help="parallel jobs (0: one per CPU core; results do not depend on it)")
     run.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES}")
+    run.add_argument("--workers-per-device", type=int, metavar="K",
+                     help="with a CUDA device: worker processes per GPU, each pinned to its "
+                     "GPU for its whole life (default 4; CPU jobs use --workers)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--data-dir", help="where IDX files are (default: $RNNXBENCH_DATA "
                      "or ./datasets)")
@@ -61,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job-timeout", type=float, metavar="SECONDS",
                      help="time limit of one training or scoring job; a job past it becomes "
                      "failed rows and the run goes on (default: none)")
+    run.add_argument("--backend", default="local", help="where the jobs run: local (worker "
+                     "processes here, default) or dask (a dask.distributed cluster)")
+    run.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the "
+                     "scheduler to join, e.g. tcp://10.0.0.5:8786 (default: start a "
+                     "LocalCluster of --workers processes)")
 
     lst = sub.add_parser("list", help="list registered components with a description")
     lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
@@ -141,7 +149,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        data_dir=args.data_dir, cache_dir=args.cache_dir,
                        results_dir=args.results_dir, progress=not args.no_progress,
                        command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
-                       alpha=args.alpha, job_timeout=args.job_timeout)
+                       alpha=args.alpha, job_timeout=args.job_timeout,
+                       backend=args.backend, scheduler=args.scheduler,
+                       workers_per_device=args.workers_per_device)
     board = result.leaderboard
     cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
                         "ci95_high", "n_folds", "rank", "accuracy_mean") if c in board]

@@ -173,3 +173,44 @@ class Cache:
             set_aside(path, f"holds a JSON {type(data).__name__}, not an object")
             return None
         return data
+
+
+class ShippedCache:
+    """A job's cache on a worker without the cache folder (the dask backend): the models it
+    reads were shipped with it, and what it saves is kept in :attr:`writes` for the driver
+    to write into the real :class:`Cache`. Scores are never read here: the driver sends
+    only the jobs whose scores it did not find."""
+
+    def __init__(self, models: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]] | None]):
+        self.models = models
+        self.writes: list[tuple] = []
+
+    def has_model(self, model_hash: str) -> bool:
+        return self.models.get(model_hash) is not None
+
+    def load_model(self, model_hash: str
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        return self.models.get(model_hash)
+
+    def save_model(self, model_hash: str, state: dict[str, torch.Tensor],
+                   meta: dict[str, Any]) -> None:
+        state = {k: v.detach().cpu() for k, v in state.items()}
+        self.models[model_hash] = (state, meta)
+        self.writes.append(("model", model_hash, state, meta))
+
+    def load_score(self, model_hash: str, explainer_key: str,
+                   metric_key: str) -> dict[str, Any] | None:
+        return None
+
+    def save_score(self, model_hash: str, explainer_key: str, metric_key: str,
+                   record: dict[str, Any]) -> None:
+        self.writes.append(("score", model_hash, explainer_key, metric_key, record))
+
+
+#: what a job gets as its cache: the cache folder, or a cache object (ShippedCache on dask)
+JobCache = str | Path | Cache | ShippedCache
+
+
+def open_cache(cache: JobCache) -> Cache | ShippedCache:
+    """A job's cache: a folder's :class:`Cache`, or the cache object it was given."""
+    return cache if isinstance(cache, Cache | ShippedCache) else Cache(cache)

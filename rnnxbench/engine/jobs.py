@@ -62,12 +62,14 @@ def single_thread() -> Iterator[None]:
 _shared: Any = None
 
 
-def _init_worker(shared: Any, sent: bool) -> None:
+def _init_worker(shared: Any, sent: bool, device: str | None = None) -> None:
     global _shared
     # One intra-op thread for the worker's whole life: results do not depend on --workers,
     # and a forked child never enters the OpenMP thread team its parent left behind (GNU
     # libgomp's team does not survive fork: the child would wait for it forever).
     torch.set_num_threads(1)
+    if device is not None and device.startswith("cuda"):
+        torch.cuda.set_device(device)  # the worker's device for its whole life
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C
     warnings.simplefilter("ignore", PluginLoadWarning)  # the driver warned already
     if sent:
@@ -102,13 +104,19 @@ def describe_failure(exc: BaseException, timeout: float | None) -> str:
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[Sequence[Any]], *, workers: int,
              desc: str, progress: bool = True, costs: Sequence[float] | None = None,
              shared: Any = None, timeout: float | None = None,
-             method: str | None = None) -> list[Any]:
+             method: str | None = None, devices: Sequence[str] | None = None,
+             workers_per_device: int | None = None) -> list[Any]:
     """``[fn(*args) for args in jobs]`` on ``workers`` processes, results in job order.
 
     With ``shared`` given, each call is ``fn(shared, *args)``; ``shared`` reaches every
     worker once. A job that raised, died or ran past ``timeout`` seconds gives a
     :class:`JobFailure` in its place. ``costs`` (estimated work per job) sets the dispatch
     order, most expensive first, so no worker is left with one long job at the end.
+
+    ``devices`` (one per job) pins workers to devices: one pool of ``workers_per_device``
+    workers per distinct device, each worker on its device for its whole life (a CUDA
+    worker calls ``torch.cuda.set_device`` once), and every job runs in a worker of its
+    own device's pool.
     """
     global _shared
     jobs = list(jobs)
@@ -120,15 +128,21 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[Sequence[Any]], *, workers: 
     method = method or start_method()
     with_shared = shared is not None
     results: list[Any] = [None] * len(jobs)
+    keys = list(devices) if devices is not None else [None] * len(jobs)
     previous, _shared = _shared, shared  # forked workers inherit it
     bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress, leave=True)
-    pool = ProcessPool(max_workers=n_workers(workers, len(jobs)),
-                       context=multiprocessing.get_context(method),
-                       initializer=_init_worker,
-                       initargs=(shared if method != "fork" else None, method != "fork"))
+    pools: dict[str | None, ProcessPool] = {}
+    for key in dict.fromkeys(keys):
+        size = (workers_per_device if key is not None and workers_per_device
+                else n_workers(workers, len(jobs)))
+        pools[key] = ProcessPool(max_workers=min(size, keys.count(key)),
+                                 context=multiprocessing.get_context(method),
+                                 initializer=_init_worker,
+                                 initargs=(shared if method != "fork" else None,
+                                           method != "fork", key))
     try:
-        futures = {pool.schedule(_call, args=(fn, jobs[i], with_shared), timeout=timeout): i
-                   for i in order}
+        futures = {pools[keys[i]].schedule(_call, args=(fn, jobs[i], with_shared),
+                                           timeout=timeout): i for i in order}
         for future in as_completed(futures):
             i = futures[future]
             try:
@@ -136,12 +150,15 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[Sequence[Any]], *, workers: 
             except Exception as exc:  # noqa: BLE001 - a failed job fails alone
                 results[i] = JobFailure(describe_failure(exc, timeout))
             bar.update()
-        pool.close()
+        for pool in pools.values():
+            pool.close()
     except BaseException:
-        pool.stop()  # Ctrl-C or a driver error: end the workers now
+        for pool in pools.values():
+            pool.stop()  # Ctrl-C or a driver error: end the workers now
         raise
     finally:
-        pool.join()
+        for pool in pools.values():
+            pool.join()
         bar.close()
         _shared = previous
     return results

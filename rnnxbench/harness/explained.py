@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from rnnxbench.config import RunConfig, stable_hash
-from rnnxbench.engine.cache import Cache
+from rnnxbench.engine.cache import JobCache, open_cache
 from rnnxbench.engine.code import code_version
 from rnnxbench.engine.train import predict
 from rnnxbench.harness.keys import CACHE_VERSION, seed_of
@@ -51,12 +51,12 @@ def explained_key(cfg: RunConfig, data: TaskData) -> str:
                         code_version("rnnxbench.tasks.sampling")])
 
 
-def predict_job(data: dict[str, TaskData], job: ModelJob, cfg: RunConfig, cache_root: str,
+def predict_job(data: dict[str, TaskData], job: ModelJob, cfg: RunConfig, cache_root: JobCache,
                 model_meta: dict[str, Any]) -> dict[str, Any]:
     """The model's predicted class for each explained sequence (cached with the model's
     scores); ``{"status": "failed", "error": ...}`` without a trained model."""
     d = data[job.task.id]
-    cache, key = Cache(cache_root), explained_key(cfg, d)
+    cache, key = open_cache(cache_root), explained_key(cfg, d)
     hit = cache.load_score(job.model_hash, "explained", key)
     if hit is not None:
         return hit

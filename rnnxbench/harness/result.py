@@ -154,6 +154,7 @@ def summarise(state: RunState) -> RunResult:
                                        f"{cfg.profile.name!r})",
             "config": cfg.to_dict(), "config_hash": cfg.config_hash,
             "config_sources": cfg.sources, "devices": state.devices, "workers": opts.workers,
+            "backend": backend_info(state),
             "timings_seconds": {"data": clock["data"] - start,
                                 "train": clock["train"] - clock["data"],
                                 "score": clock["score"] - clock["train"],
@@ -208,3 +209,13 @@ def tables(result: RunResult) -> RunTables:
     return RunTables(result.scores[SCORE_COLUMNS], result.leaderboard, result.tests,
                      result.explainer_ranks, result.step_profiles, result.curves,
                      result.accuracy, result.explained)
+
+
+def backend_info(state: RunState) -> dict[str, Any]:
+    """Where the jobs ran: ``local`` worker processes or a dask cluster (its address and
+    worker count)."""
+    if state.backend is None:
+        return {"name": "local"}
+    return {"name": "dask", "scheduler": state.backend.address,
+            "local_cluster": state.backend.cluster is not None,
+            "n_workers": state.backend.n_workers()}

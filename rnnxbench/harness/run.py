@@ -25,6 +25,7 @@ from rnnxbench.harness.result import RunResult, summarise, tables
 from rnnxbench.harness.stages import (
     RunState,
     cached_counts,
+    job_backend,
     load_tasks,
     predict_models,
     score_models,
@@ -94,14 +95,15 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None,
     clock["data"] = time.perf_counter()
     state.models = plan_models(cfg, state.data, devices)
     try:
-        train_models(state)
-        clock["train"] = time.perf_counter()
-        predict_models(state)
-        score_models(state)
-        clock["score"] = time.perf_counter()
+        with job_backend(state):
+            train_models(state)
+            clock["train"] = time.perf_counter()
+            predict_models(state)
+            score_models(state)
+            clock["score"] = time.perf_counter()
+            result = summarise(state)
     except KeyboardInterrupt:
         raise RunInterrupted(*cached_counts(state)) from None
-    result = summarise(state)
     if opts.results_dir is not None:
         result.results_dir = write_run(Path(opts.results_dir) / cfg.suite, tables(result),
                                        result.info, clock["start"], workers=opts.workers)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from rnnxbench.config import Component, RunConfig
-from rnnxbench.engine.cache import Cache, set_aside
+from rnnxbench.engine.cache import Cache, JobCache, open_cache, set_aside
 from rnnxbench.engine.device import denormals_flushed
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.harness.explained import explained_index, explained_key
@@ -148,11 +148,11 @@ def cached_records(cache: Cache, job: ScoreJob, cfg: RunConfig, data: TaskData
     return hits, todo
 
 
-def score_job(data: dict[str, TaskData], job: ScoreJob, cfg: RunConfig, cache_root: str,
+def score_job(data: dict[str, TaskData], job: ScoreJob, cfg: RunConfig, cache_root: JobCache,
               model_meta: dict[str, Any], metrics: list[Component]) -> list[ScoreRecord]:
     """Explain one model with one explainer and score ``metrics``; ok and unsupported
     records are cached. Denormal floats are flushed to zero meanwhile, as in training."""
-    cache = Cache(cache_root)
+    cache = open_cache(cache_root)
     torch.manual_seed(seed_of(job.model.model_hash, job.explainer.id))  # whatever the worker
     with denormals_flushed():
         records = _score(data[job.model.task.id], job, cfg, cache, model_meta, metrics)

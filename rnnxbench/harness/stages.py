@@ -5,6 +5,8 @@ as jobs in worker processes (a job that fails, dies or times out fails alone).""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,7 @@ from tqdm.auto import tqdm
 
 from rnnxbench.config import RunConfig
 from rnnxbench.engine.cache import Cache
+from rnnxbench.engine.dask_backend import SHIPPED, DaskBackend
 from rnnxbench.engine.jobs import JobFailure, n_workers, run_jobs
 from rnnxbench.harness.explained import explained_key, predict_job
 from rnnxbench.harness.keys import explainer_key, metric_key
@@ -40,6 +43,13 @@ class RunState:
     #: per model: its explained sequences and its predictions on them
     predictions: list[dict[str, Any]] = field(default_factory=list)
     scored: list[tuple[ScoreJob, list[ScoreRecord]]] = field(default_factory=list)
+    #: the dask cluster the jobs run on (None: local worker processes)
+    backend: DaskBackend | None = None
+
+    @property
+    def cache_arg(self) -> str:
+        """What a job gets as its cache: the folder, or the dask backend's stand-in."""
+        return SHIPPED if self.backend is not None else str(self.cache.root)
 
 
 def load_tasks(state: RunState) -> None:
@@ -59,17 +69,53 @@ def load_tasks(state: RunState) -> None:
                               + "; ".join(state.skipped.values()))
 
 
+@contextmanager
+def job_backend(state: RunState) -> Iterator[None]:
+    """With ``backend = "dask"``: the cluster the run's jobs go to (joined, or a local one
+    started), its workers checked for every component the run uses, closed at the end."""
+    if state.opts.backend != "dask":
+        yield
+        return
+    cfg = state.cfg
+    wanted = ([("task", t.task) for t in cfg.tasks if t.id in state.data]
+              + [("architecture", a.name) for a in cfg.architectures]
+              + [("explainer", e.name) for e in cfg.explainers]
+              + [("metric", m.name) for m in cfg.metrics])
+    with DaskBackend(state.opts.scheduler, state.opts.workers, state.data) as backend:
+        backend.check_components(wanted)
+        state.backend = backend
+        try:
+            yield
+        finally:
+            state.backend = None
+
+
+#: worker processes per GPU unless --workers-per-device says otherwise: one small recurrent
+#: model leaves a GPU mostly idle, so several share it
+CUDA_WORKERS_PER_DEVICE = 4
+
+
 def start_method_for(models: list[ModelJob]) -> str | None:
     """Spawned workers for CUDA jobs (CUDA must not be forked), else the runner's default."""
     return "spawn" if any(m.device.startswith("cuda") for m in models) else None
 
 
-def _jobs(state: RunState, fn: Any, args: list[tuple], desc: str,
-          costs: list[float] | None = None) -> list[Any]:
+def _jobs(state: RunState, fn: Any, args: list[tuple], desc: str, devices: list[str],
+          costs: list[float] | None = None, models: list[list[str]] | None = None
+          ) -> list[Any]:
+    """The jobs on the local pool or the dask cluster. ``devices``: each job's device (CUDA
+    jobs run in workers pinned to their GPU, ``--workers-per-device`` per GPU);
+    ``models``: the trained models each job reads (shipped with it on dask)."""
     opts = state.opts
+    if state.backend is not None:
+        return state.backend.run(fn, args, cache=state.cache, models=models, desc=desc,
+                                 progress=opts.progress, costs=costs)
+    pinned = any(d.startswith("cuda") for d in devices)
     return run_jobs(fn, args, shared=state.data, workers=opts.workers, desc=desc,
                     progress=opts.progress, costs=costs, timeout=opts.job_timeout,
-                    method=start_method_for(state.models))
+                    method=start_method_for(state.models),
+                    devices=devices if pinned else None,
+                    workers_per_device=opts.workers_per_device or CUDA_WORKERS_PER_DEVICE)
 
 
 def train_models(state: RunState) -> None:
@@ -83,8 +129,10 @@ def train_models(state: RunState) -> None:
     todo = [i for i, m in enumerate(metas) if m is None]
     jobs = [state.models[i] for i in todo]
     costs = (training_costs(jobs, state.data, cfg)
-             if n_workers(state.opts.workers, len(jobs)) > 1 else None)
-    out = _jobs(state, train_job, [(j, cfg, str(cache.root)) for j in jobs], "train", costs)
+             if state.backend is not None or n_workers(state.opts.workers, len(jobs)) > 1
+             else None)
+    out = _jobs(state, train_job, [(j, cfg, state.cache_arg) for j in jobs], "train",
+                [j.device for j in jobs], costs)
     for i, meta in zip(todo, out, strict=True):
         metas[i] = ({"status": "failed", "error": f"training failed: {meta.reason}",
                      "cached": False} if isinstance(meta, JobFailure) else meta)
@@ -97,8 +145,10 @@ def predict_models(state: RunState) -> None:
     found = [cache.load_score(m.model_hash, "explained", explained_key(cfg, state.data[m.task.id]))
              for m in state.models]
     todo = [i for i, hit in enumerate(found) if hit is None]
-    out = _jobs(state, predict_job, [(state.models[i], state.cfg, str(cache.root),
-                                      state.metas[i]) for i in todo], "predict")
+    out = _jobs(state, predict_job, [(state.models[i], state.cfg, state.cache_arg,
+                                      state.metas[i]) for i in todo], "predict",
+                [state.models[i].device for i in todo],
+                models=[[state.models[i].model_hash] for i in todo])
     for i, rec in zip(todo, out, strict=True):
         found[i] = ({"status": "failed", "error": rec.reason, "index": [], "label": [],
                      "predicted": []} if isinstance(rec, JobFailure) else rec)
@@ -113,9 +163,11 @@ def score_models(state: RunState) -> None:
     meta_of = {m.model_hash: meta for m, meta in zip(state.models, state.metas, strict=True)}
     found = [cached_records(cache, job, cfg, state.data[job.model.task.id]) for job in jobs]
     todo = [i for i, (_, missing) in enumerate(found) if missing]
-    out = _jobs(state, score_job, [(jobs[i], cfg, str(cache.root),
+    out = _jobs(state, score_job, [(jobs[i], cfg, state.cache_arg,
                                     meta_of[jobs[i].model.model_hash], found[i][1])
-                                   for i in todo], "explain+score")
+                                   for i in todo], "explain+score",
+                [jobs[i].model.device for i in todo],
+                models=[[jobs[i].model.model_hash] for i in todo])
     computed = dict(zip(todo, out, strict=True))
     for i, (job, (hits, missing)) in enumerate(zip(jobs, found, strict=True)):
         new = computed.get(i, [])

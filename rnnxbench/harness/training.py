@@ -9,20 +9,20 @@ from typing import Any
 import torch
 
 from rnnxbench.config import RunConfig
-from rnnxbench.engine.cache import Cache
+from rnnxbench.engine.cache import JobCache, open_cache
 from rnnxbench.engine.train import accuracy, train_model
 from rnnxbench.harness.plan import ModelJob, build_model, training_settings
 from rnnxbench.tasks.base import TaskData
 
 
 def train_job(data: dict[str, TaskData], job: ModelJob, cfg: RunConfig,
-              cache_root: str) -> dict[str, Any]:
+              cache_root: JobCache) -> dict[str, Any]:
     """Train one model (or read it from the cache) and return its metadata.
 
     A failure becomes metadata with ``status = "failed"`` and the error; a trained model is
     saved under its model hash before the job returns, so nothing computed is lost.
     """
-    cache = Cache(cache_root)
+    cache = open_cache(cache_root)
     hit = cache.load_model(job.model_hash)
     if hit is not None:
         return {**hit[1], "cached": True}

@@ -97,3 +97,18 @@ def test_a_forked_worker_survives_a_parent_that_used_threads():
         torch.set_num_threads(before)
     assert not isinstance(out[0], JobFailure), out[0]
     assert float(out[0].sum()) == 4_000_000
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_device_pinned_pools_keep_each_worker_on_one_device(method):
+    """One pool per device: every job runs in a worker of its own device's pool, and a
+    worker never serves two devices (CUDA workers also call set_device once; on the CPU
+    the routing is what is checked)."""
+    devices = ["dev-a", "dev-b"] * 4
+    pids = run_jobs(os.getpid, [()] * len(devices), workers=1, desc="t", progress=False,
+                    devices=devices, workers_per_device=2, method=method)
+    by_device: dict[str, set[int]] = {}
+    for pid, device in zip(pids, devices, strict=True):
+        by_device.setdefault(device, set()).add(pid)
+    assert not by_device["dev-a"] & by_device["dev-b"]
+    assert all(1 <= len(p) <= 2 for p in by_device.values())
