@@ -13,7 +13,8 @@ Every explainer's median time is divided by the median time of the ``baseline``
 with no baseline in the run its ratio is left blank. "Paired ratio" is the median (and
 quartiles) over rounds of explanation time / the baseline pass run just before it, which
 load changes on a shared machine disturb less. Training throughput is sequences per second:
-the epoch's sequence count over the median epoch time.
+the epoch's sequence count over the median epoch time. Stacked training's speed-up is the
+median time of training K models one by one over that of one stacked call (same run).
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ GOAL = 2.0
 BASELINE = "baseline"
 
 
-def run_benchmarks(json_path: Path, pytest_args: list[str]) -> int:
-    """Run ``pytest benchmarks --benchmark-only`` writing ``json_path``; pytest's output goes
-    to stderr so that stdout holds only the tables."""
-    cmd = [sys.executable, "-m", "pytest", str(BENCH_DIR), "--benchmark-only",
+def run_benchmarks(json_path: Path, pytest_args: list[str], device: str = "cpu") -> int:
+    """Run ``pytest benchmarks --benchmark-only`` writing ``json_path`` (with ``device``
+    ``cuda``: the GPU benchmarks only); pytest's output goes to stderr so that stdout holds
+    only the tables."""
+    target = BENCH_DIR / "test_cuda_speed.py" if device == "cuda" else BENCH_DIR
+    cmd = [sys.executable, "-m", "pytest", str(target), "--benchmark-only",
            f"--benchmark-json={json_path}", "-q", *pytest_args]
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
     return subprocess.run(cmd, cwd=ROOT, stdout=sys.stderr, check=False).returncode
@@ -114,6 +117,23 @@ def cached_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
                          "ratio": b["stats"]["median"] / info["first_seconds"],
                          "writing_s": (info.get("cached_timings") or {}).get("write_results")})
     return rows
+
+
+def stacked_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per stacked-training benchmark: one-by-one and stacked medians, speed-up."""
+    rows = []
+    for b in data.get("benchmarks", []):
+        info = _info(b)
+        if info.get("kind") == "stacked_train":
+            rows.append({key: info[key] for key in (
+                "architecture", "K", "sequences", "one_by_one_seconds", "stacked_seconds",
+                "ratio", "paired_ratio", "max_param_diff")})
+    return rows
+
+
+def cuda_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """GPU training benchmarks (test_cuda_speed.py): one model alone and K stacked."""
+    return [_info(b) for b in data.get("benchmarks", []) if _info(b).get("kind") == "cuda_train"]
 
 
 def table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
@@ -198,6 +218,23 @@ def render(data: dict[str, Any], markdown: bool = False) -> str:
                   f"{r['ratio']:.3f}", "" if r["writing_s"] is None else f"{r['writing_s']:.2f}"]
                  for r in cached]
         out.append(table(header, cells, markdown))
+    stacked = stacked_rows(data)
+    if stacked:
+        header = ["Architecture", "Models", "One by one (s)", "Stacked (s)", "Speed-up",
+                  "Paired speed-up", "Max param diff"]
+        cells = [[r["architecture"], f"{r['K']} folds of <= {r['sequences']} seqs, 1 epoch",
+                  f"{r['one_by_one_seconds']:.2f}", f"{r['stacked_seconds']:.2f}",
+                  f"{r['ratio']:.2f}", f"{r['paired_ratio']:.2f}", f"{r['max_param_diff']:.1e}"]
+                 for r in stacked]
+        out.append(table(header, cells, markdown))
+    cuda = cuda_rows(data)
+    if cuda:
+        header = ["Architecture", "GPU", "Alone (seq/s)", f"{cuda[0]['k']} stacked (seq/s)",
+                  "Speed-up per model"]
+        cells = [[r["architecture"], r["gpu"], f"{r['alone_seq_per_s']:.0f}",
+                  f"{r['stacked_seq_per_s']:.0f}", f"{r['speedup_per_model']:.2f}"]
+                 for r in cuda]
+        out.append(table(header, cells, markdown))
     if not out:
         return "no rnnxbench benchmarks in this run"
     setting = _setting(data)
@@ -213,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-json", type=Path, metavar="FILE",
                         help="when running, keep pytest-benchmark's JSON in FILE")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: run the GPU benchmarks (test_cuda_speed.py) for README's "
+                        "GPU table")
     parser.add_argument("pytest_args", nargs="*",
                         help="extra pytest arguments when running (put them after --)")
     args = parser.parse_args(argv)
@@ -223,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = args.save_json or Path(tmp) / "benchmarks.json"
-            code = run_benchmarks(path.resolve(), args.pytest_args)
+            code = run_benchmarks(path.resolve(), args.pytest_args, args.device)
             if not path.exists():
                 print(f"pytest exited with {code} and wrote no {path}", file=sys.stderr)
                 return code or 1

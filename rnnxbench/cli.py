@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job-timeout", type=float, metavar="SECONDS",
                      help="time limit of one training or scoring job; a job past it becomes "
                      "failed rows and the run goes on (default: none)")
+    run.add_argument("--stack", type=int, metavar="K", help="train K models of an "
+                     "architecture (its folds x seeds) together as one stacked model "
+                     "(default: the profile's stack, 1)")
     run.add_argument("--backend", default="local", help="where the jobs run: local (worker "
                      "processes here, default) or dask (a dask.distributed cluster)")
     run.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the "
@@ -151,7 +154,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
                        alpha=args.alpha, job_timeout=args.job_timeout,
                        backend=args.backend, scheduler=args.scheduler,
-                       workers_per_device=args.workers_per_device)
+                       workers_per_device=args.workers_per_device, stack=args.stack)
     board = result.leaderboard
     cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
                         "ci95_high", "n_folds", "rank", "accuracy_mean") if c in board]

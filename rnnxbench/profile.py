@@ -45,6 +45,9 @@ class Profile:
     explain_batch: int = 256
     #: training seeds: every fold is trained once with each (None: the run's seed only)
     seeds: tuple[int, ...] | None = None
+    #: models of one architecture and task (folds x seeds) trained together as one stacked
+    #: model, this many at a time (1: one by one; rnnxbench.engine.stacked)
+    stack: int = 1
     gates: dict[str, Any] = field(default_factory=dict)
     #: training settings by scope: ``{architecture or task: {epochs, lr, batch_size, schedule}}``
     #: (TOML ``[training.convdeep]``, ``[training.arith]``), and a task's per-architecture
@@ -113,6 +116,7 @@ PROFILE_CONSTRAINTS: dict[str, list] = {
     "explain_batch": [Interval(int, 1, None)],
     "seeds": [SequenceOf(Interval(int, 0, 2**31 - 1, closed="both"), length=(1, None),
                          unique=True), None],
+    "stack": [Interval(int, 1, None)],
     "gates": [dict],
     "training": [dict],
 }

@@ -36,6 +36,8 @@ class RunOptions:
     baseline: str | None = None
     alpha: float = 0.05
     job_timeout: float | None = None
+    #: train this many models of an architecture together (the profile's ``stack`` unless set)
+    stack: int | None = None
     #: worker processes per GPU with a CUDA device (None: 4); CPU jobs use ``workers``
     workers_per_device: int | None = None
     #: where the jobs run: ``local`` worker processes or a ``dask`` cluster
@@ -50,6 +52,7 @@ RUN_PARAMETERS = {"workers": [Interval(int, 0, None, closed="left")],
                   "alpha": [Interval(float, 0, 1, closed="neither")],
                   "job_timeout": [Interval(float, 0, None, closed="neither"), None],
                   "workers_per_device": [Interval(int, 1, None), None],
+                  "stack": [Interval(int, 1, None), None],
                   "backend": [Options(str, BACKENDS)],
                   "scheduler": [str, None]}
 

@@ -3,6 +3,7 @@ one scoring job per model x explainer."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from rnnxbench.engine.cache import Cache
 from rnnxbench.engine.code import code_version
 from rnnxbench.engine.folds import task_splits
 from rnnxbench.engine.jobs import forward_flops
+from rnnxbench.engine.stacked import can_stack
 from rnnxbench.harness.keys import CACHE_VERSION, TRAINING_CODE, seed_of
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import TaskData
@@ -34,6 +36,8 @@ class ModelJob:
     train_index: np.ndarray = field(repr=False)
     test_index: np.ndarray = field(repr=False)
     train_seed: int = 0
+    #: the stack it is trained in (profile ``stack`` > 1), one id per stack; None: alone
+    stack_group: str | None = None
 
 
 @dataclass
@@ -80,6 +84,26 @@ def splits_of(data: TaskData, cfg: RunConfig, fold_ids: list[int]
                        fold_of=data.fold_of)
 
 
+#: the code stacked training runs beyond TRAINING_CODE (in the hash of stacked models only)
+STACKED_CODE = ("rnnxbench.engine.stacked",)
+
+
+def stack_size(cfg: RunConfig, data: TaskData, arch: Component) -> int:
+    """How many of an architecture's models are trained together: the profile's ``stack``,
+    or 1 where the architecture cannot be stacked (:func:`can_stack`; a warning says why)."""
+    if cfg.profile.stack <= 1:
+        return 1
+    try:
+        reason = can_stack(build_model(data, arch))
+    except Exception as exc:  # noqa: BLE001 - the training job reports build errors itself
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason:
+        warnings.warn(f"{arch.id} on {data.name} is trained one model at a time: {reason}",
+                      RuntimeWarning, stacklevel=2)
+        return 1
+    return cfg.profile.stack
+
+
 def plan_models(cfg: RunConfig, data: dict[str, TaskData], devices: list[str]
                 ) -> list[ModelJob]:
     """Every model of the run, in suite order (task, architecture, fold, training seed),
@@ -95,19 +119,30 @@ def plan_models(cfg: RunConfig, data: dict[str, TaskData], devices: list[str]
         split = ({"split": "own"} if d.test_split is not None else
                  {"n_folds": cfg.profile.n_folds, "cv_seed": cfg.profile.cv_seed})
         for arch in cfg.architectures:
-            for fold in fold_ids:
-                for train_seed in training_seeds(cfg):
+            members = [(fold, train_seed) for fold in fold_ids
+                       for train_seed in training_seeds(cfg)]
+            size = stack_size(cfg, d, arch)
+            for start in range(0, len(members), size):
+                group = members[start:start + size]
+                stack = (None if size == 1 else
+                         {"size": size, "members": [list(m) for m in group]})
+                device = devices[len(jobs) % len(devices)]
+                for fold, train_seed in group:
                     definition = {
                         "task": entry.id, "task_def": [entry.task, entry.source, entry.options],
                         "data": d.fingerprint(), "arch": arch.name, "options": arch.options,
                         "fold": fold, **split, **training_settings(cfg, arch, entry),
                         "seed": train_seed, "version": CACHE_VERSION,
-                        "code": code_version(ARCHITECTURES.get(arch.name), *TRAINING_CODE)}
+                        "code": code_version(ARCHITECTURES.get(arch.name), *TRAINING_CODE,
+                                             *(() if stack is None else STACKED_CODE))}
+                    if stack is not None:
+                        definition["stack"] = stack
                     train_idx, test_idx = folds[fold]
                     jobs.append(ModelJob(
                         entry, arch, fold, seed_of(train_seed, entry.id, arch.id, fold),
-                        Cache.key(definition), devices[len(jobs) % len(devices)], train_idx,
-                        test_idx, train_seed))
+                        Cache.key(definition), device if stack else
+                        devices[len(jobs) % len(devices)], train_idx, test_idx, train_seed,
+                        None if stack is None else f"{entry.id}/{arch.id}/{start // size}"))
     return jobs
 
 

@@ -50,7 +50,8 @@ def configure(suite: str | Path, profile: str | Path | None, opts: RunOptions) -
     cfg = load_config(suite, profile, config=opts.config, tasks=opts.tasks,
                       architectures=opts.architectures, explainers=opts.explainers,
                       metrics=opts.metrics, seed=opts.seed,
-                      profile_overrides=opts.profile_overrides)
+                      profile_overrides=({**(opts.profile_overrides or {}), "stack": opts.stack}
+                                         if opts.stack is not None else opts.profile_overrides))
     for registry in REGISTRIES.values():  # a broken plugin is warned about once, here
         registry.load_plugins()
     return replace(cfg, baseline=resolve_baseline(cfg, opts.baseline))

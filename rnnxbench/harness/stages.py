@@ -21,7 +21,7 @@ from rnnxbench.harness.keys import explainer_key, metric_key
 from rnnxbench.harness.options import RunOptions
 from rnnxbench.harness.plan import ModelJob, ScoreJob, plan_scoring, training_costs
 from rnnxbench.harness.scoring import ScoreRecord, cached_records, score_job
-from rnnxbench.harness.training import train_job
+from rnnxbench.harness.training import train_unit
 from rnnxbench.registry import TASKS
 from rnnxbench.tasks.base import DataUnavailable, TaskData, build_task
 
@@ -127,15 +127,31 @@ def train_models(state: RunState) -> None:
         hit = cache.load_model(job.model_hash)
         metas.append(None if hit is None else {**hit[1], "cached": True})
     todo = [i for i, m in enumerate(metas) if m is None]
-    jobs = [state.models[i] for i in todo]
-    costs = (training_costs(jobs, state.data, cfg)
-             if state.backend is not None or n_workers(state.opts.workers, len(jobs)) > 1
-             else None)
-    out = _jobs(state, train_job, [(j, cfg, state.cache_arg) for j in jobs], "train",
-                [j.device for j in jobs], costs)
-    for i, meta in zip(todo, out, strict=True):
-        metas[i] = ({"status": "failed", "error": f"training failed: {meta.reason}",
-                     "cached": False} if isinstance(meta, JobFailure) else meta)
+    # a stack is trained whole when any of its models is missing (the others come out the
+    # same: stacked training is deterministic), every other model alone
+    stacks: dict[str, list[int]] = {}
+    for i, job in enumerate(state.models):
+        if job.stack_group is not None:
+            stacks.setdefault(job.stack_group, []).append(i)
+    single = [i for i in todo if state.models[i].stack_group is None]
+    groups = [g for g in stacks.values() if any(metas[i] is None for i in g)]
+    units = [[i] for i in single] + groups
+    costs = None
+    if units and (state.backend is not None or n_workers(state.opts.workers, len(units)) > 1):
+        each = training_costs(state.models, state.data, cfg)
+        costs = [sum(each[i] for i in unit) for unit in units]
+    args = [(state.models[u[0]], cfg, state.cache_arg) for u in units[:len(single)]]
+    args += [([state.models[i] for i in g], cfg, state.cache_arg) for g in groups]
+    out = _jobs(state, train_unit, args, "train", [state.models[u[0]].device for u in units],
+                costs)
+    for unit, result in zip(units, out, strict=True):
+        if isinstance(result, JobFailure):
+            results = [result] * len(unit)
+        else:
+            results = result if isinstance(result, list) else [result]
+        for i, meta in zip(unit, results, strict=True):
+            metas[i] = ({"status": "failed", "error": f"training failed: {meta.reason}",
+                         "cached": False} if isinstance(meta, JobFailure) else meta)
     state.metas = metas  # type: ignore[assignment]
 
 
