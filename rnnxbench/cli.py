@@ -7,6 +7,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from rnnxbench.config import profile_names, suite_names
 from rnnxbench.engine.device import DEVICE_CHOICES
@@ -185,12 +186,29 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     failed = result.failures
     if len(failed):
         print(f"\n{len(failed)} explainer/metric combinations did not score:", file=sys.stderr)
-        for row in failed.itertuples(index=False):
-            print(f"  {row.status:<11} {row.task} {row.architecture} {row.explainer} "
-                  f"{row.metric}: {row.error}", file=sys.stderr)
+        for line in failure_lines(failed):
+            print(line, file=sys.stderr)
         if (failed["status"] == "failed").any():
             return EXIT_FAILED_ROWS
     return EXIT_OK
+
+
+def failure_lines(failed: Any, width: int = 160) -> list[str]:
+    """The non-ok combinations for the terminal: every ``failed`` one on its own line, the
+    ``unsupported`` and ``degenerate`` ones one line per status x task x explainer (which
+    architectures and metrics, and the first reason); the full list is in scores.csv."""
+    lines = [f"  failed      {r.task} {r.architecture} {r.explainer} {r.metric}: {r.error}"
+             for r in failed[failed["status"] == "failed"].itertuples(index=False)]
+    rest = failed[failed["status"] != "failed"]
+    for (status, task, explainer), g in rest.groupby(["status", "task", "explainer"],
+                                                     sort=False):
+        archs, metrics = list(dict.fromkeys(g["architecture"])), list(dict.fromkeys(g["metric"]))
+        what = (f"{len(archs)} architectures" if len(archs) > 3 else ", ".join(archs))
+        which = f"{len(metrics)} metrics" if len(metrics) > 3 else ", ".join(metrics)
+        reason = str(g["error"].iloc[0])
+        line = f"  {status:<11} {task} {explainer} on {what} ({which}): {reason}"
+        lines.append(line if len(line) <= width else line[:width - 3] + "...")
+    return lines
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -181,3 +181,23 @@ def test_default_baseline_is_the_suites_else_the_first_architecture(capsys):
     other = load_config("digits", "smoke", architectures=["deep", "lstm"])
     assert resolve_baseline(other, None) == "deep"
     assert "baseline 'shallow' of suite 'digits' is not run" in capsys.readouterr().err
+
+
+def test_failure_lines_list_failures_and_group_the_rest():
+    import pandas as pd
+
+    from rnnxbench.cli import failure_lines
+
+    rows = [("failed", "t", "deep", "lrp", "cosine", "ValueError: NaN")]
+    rows += [("unsupported", "t", a, "deeplift", m, f"no rule for {a}")
+             for a in ("shallow", "deep", "rlstm", "gru") for m in ("cosine", "auprc")]
+    rows += [("degenerate", "t", "shallow", "uniform", "randomization", "constant map")]
+    failed = pd.DataFrame(rows, columns=["status", "task", "architecture", "explainer",
+                                         "metric", "error"])
+    lines = failure_lines(failed)
+    assert lines[0] == "  failed      t deep lrp cosine: ValueError: NaN"
+    assert lines[1] == ("  unsupported t deeplift on 4 architectures (cosine, auprc): "
+                        "no rule for shallow")
+    assert lines[2] == "  degenerate  t uniform on shallow (randomization): constant map"
+    assert len(lines) == 3
+    assert all(len(line) <= 60 for line in failure_lines(failed, width=60))
