@@ -25,6 +25,7 @@ import pandas as pd
 from rnnxbench.engine.code import module_source_hash
 from rnnxbench.engine.jobs import JobFailure, run_jobs
 from rnnxbench.report import figures
+from rnnxbench.report.index_page import write_index
 from rnnxbench.report.provenance import cpu_model, git_revision, versions
 from rnnxbench.report.publish import publishing
 
@@ -207,5 +208,10 @@ def write_run(out_dir: Path, t: RunTables, info: dict[str, Any], started: float,
                     "versions": versions(), "git_revision": git_revision(),
                     "platform": platform.platform(), "cpu": cpu_model(),
                     "cpu_count": os.cpu_count()}
+        try:  # like a figure, a page that fails to render costs nothing else
+            write_index(t.leaderboard, t.accuracy, run_info, folder, out_dir.name)
+        except Exception as exc:  # noqa: BLE001 - recorded in run.json
+            run_info.setdefault("figure_errors", {})["index.html"] = (
+                f"{type(exc).__name__}: {exc}")
         (folder / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
     return out_dir
