@@ -39,14 +39,19 @@ def train_job(data: dict[str, TaskData], job: ModelJob, cfg: RunConfig,
     except Exception as exc:  # noqa: BLE001 - a failed model becomes failed rows
         return {"status": "failed", "error": f"training failed: {type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(), "cached": False}
-    meta = {"status": "ok", "accuracy": acc, "losses": losses, "n_parameters":
-            sum(p.numel() for p in model.parameters()), "train_seconds":
-            time.perf_counter() - start, "n_train": int(len(job.train_index)),
-            "n_test": int(len(job.test_index)), "training": settings,
-            "architecture": job.architecture.name,
-            "options": job.architecture.options, "task": job.task.id, "fold": job.fold}
+    meta = trained_meta(model, job, settings, acc, losses, time.perf_counter() - start)
     cache.save_model(job.model_hash, model.state_dict(), meta)
     return {**meta, "cached": False}
+
+
+def trained_meta(model: torch.nn.Module, job: ModelJob, settings: dict[str, Any], acc: float,
+                 losses: list[float], seconds: float, **extra: Any) -> dict[str, Any]:
+    """The metadata saved with a trained model (and returned by its job)."""
+    return {"status": "ok", "accuracy": acc, "losses": losses, "n_parameters":
+            sum(p.numel() for p in model.parameters()), "train_seconds": seconds,
+            "n_train": int(len(job.train_index)), "n_test": int(len(job.test_index)),
+            "training": settings, **extra, "architecture": job.architecture.name,
+            "options": job.architecture.options, "task": job.task.id, "fold": job.fold}
 
 
 def train_stack_job(data: dict[str, TaskData], jobs: list[ModelJob], cfg: RunConfig,
@@ -75,12 +80,7 @@ def train_stack_job(data: dict[str, TaskData], jobs: list[ModelJob], cfg: RunCon
     seconds = (time.perf_counter() - start) / len(jobs)
     metas = []
     for model, job, loss, acc in zip(models, jobs, losses, accs, strict=True):
-        meta = {"status": "ok", "accuracy": acc, "losses": loss, "n_parameters":
-                sum(p.numel() for p in model.parameters()), "train_seconds": seconds,
-                "n_train": int(len(job.train_index)), "n_test": int(len(job.test_index)),
-                "training": settings, "stacked": len(jobs),
-                "architecture": job.architecture.name, "options": job.architecture.options,
-                "task": job.task.id, "fold": job.fold}
+        meta = trained_meta(model, job, settings, acc, loss, seconds, stacked=len(jobs))
         cache.save_model(job.model_hash, model.state_dict(), meta)
         metas.append({**meta, "cached": False})
     return metas

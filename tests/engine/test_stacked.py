@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 
 import numpy as np
@@ -11,9 +12,8 @@ import torch
 from torch import nn
 
 from rnnxbench.engine.stacked import BatchedAdam, can_stack, train_stacked
-from rnnxbench.engine.train import lr_scheduler, train_model
+from rnnxbench.engine.train import train_model
 from rnnxbench.models import StationaryDropout
-from rnnxbench.models.loss import thesis_loss
 from rnnxbench.registry import ARCHITECTURES
 from rnnxbench.tasks.base import InputSpec
 
@@ -46,46 +46,22 @@ def data(n: int, seed: int, dtype=np.float32, spec: InputSpec = SPEC):
     return X, rs.randint(0, spec.n_classes, n)
 
 
-def one_by_one_f64(model, X, y, *, epochs, lr, batch_size, seed,
-                   schedule="constant") -> list[float]:
-    """``train_epochs`` in float64 (it casts inputs to float32)."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model.train()
-    Xt, yt = torch.as_tensor(X, dtype=torch.float64), torch.as_tensor(y, dtype=torch.long)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = lr_scheduler(opt, schedule, lr, epochs * -(-len(yt) // batch_size))
-    losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(yt), generator=gen)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = thesis_loss(model(Xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(order))
-    model.eval()
-    return losses
-
-
 def max_diff(models, refs) -> float:
     return max((a - b).abs().max().item() for m, r in zip(models, refs, strict=True)
                for a, b in zip(m.state_dict().values(), r.state_dict().values(), strict=True))
 
 
-def compare(name, options, dtype, **train):
-    """(max |param diff|, max |loss diff|) of stacked vs one-by-one training."""
+def compare(name, options, dtype, reference=None, **train):
+    """(max |param diff|, max |loss diff|) of stacked vs one-by-one training: float32
+    against ``train_model``, float64 against ``reference`` (the conftest's loop:
+    ``train_epochs`` casts its inputs to float32)."""
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
     models = [build(name, s, dtype, **options) for s in SEEDS]
     refs = [copy.deepcopy(m) for m in models]
     sets = [data(n, i, np_dtype, models[0].spec) for i, n in enumerate(FOLDS)]
     losses = train_stacked(models, sets, seeds=SEEDS, **{**TRAIN, **train})
-    one = one_by_one_f64 if dtype == torch.float64 else train_model
+    one = (functools.partial(reference, dtype=torch.float64) if dtype == torch.float64
+           else train_model)
     ref_losses = [one(r, *d, seed=s, **{**TRAIN, **train})
                   for r, d, s in zip(refs, sets, SEEDS, strict=True)]
     assert all(not m.training for m in models)
@@ -95,8 +71,8 @@ def compare(name, options, dtype, **train):
 
 
 @pytest.mark.parametrize(("name", "options"), NO_DROPOUT + DROPOUT)
-def test_float64_stacked_training_equals_one_by_one(name, options):
-    d_param, d_loss = compare(name, options, torch.float64)
+def test_float64_stacked_training_equals_one_by_one(name, options, reference_training):
+    d_param, d_loss = compare(name, options, torch.float64, reference_training)
     assert d_param < 1e-10 and d_loss < 1e-10
 
 
@@ -110,8 +86,9 @@ def test_float32_stacked_training_equals_train_model(name, options):
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
-def test_schedules_follow_each_models_own_number_of_steps(schedule):
-    d_param, d_loss = compare("gru", {}, torch.float64, schedule=schedule, epochs=3)
+def test_schedules_follow_each_models_own_number_of_steps(schedule, reference_training):
+    d_param, d_loss = compare("gru", {}, torch.float64, reference_training, schedule=schedule,
+                              epochs=3)
     assert d_param < 1e-10 and d_loss < 1e-10
 
 

@@ -8,7 +8,6 @@ import torch
 
 from rnnxbench.engine.train import accuracy, lr_scheduler, train_model
 from rnnxbench.models import Deep
-from rnnxbench.models.loss import thesis_loss
 from rnnxbench.profile import SCHEDULES, parse_profile
 from rnnxbench.tasks.base import InputSpec
 
@@ -25,39 +24,17 @@ def small_deep() -> Deep:
     return Deep(SPEC, in_units=8, cell_units=6, rec_units=5, head_units=4)
 
 
-def constant_reference(model, X, y, *, epochs, lr, batch_size, seed) -> list[float]:
-    """The training loop as it was before schedules existed (Adam, constant lr)."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model.train()
-    Xt, yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(epochs):
-        order = torch.randperm(len(yt), generator=gen)
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = thesis_loss(model(Xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        losses.append(total / len(order))
-    model.eval()
-    return losses
-
-
 def same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_constant_schedule_and_the_callback_leave_training_bit_identical():
+def test_constant_schedule_and_the_callback_leave_training_bit_identical(reference_training):
+    """Against the loop as it was before schedules existed (Adam, constant lr)."""
     X, y = data()
     ref = small_deep()
     with torch.random.fork_rng():
-        ref_losses = constant_reference(ref, X, y, epochs=3, lr=1e-2, batch_size=16, seed=5)
+        ref_losses = reference_training(ref, X, y, epochs=3, lr=1e-2, batch_size=16, seed=5)
     seen = []
 
     def on_epoch(epoch: int, model: torch.nn.Module) -> None:
