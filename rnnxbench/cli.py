@@ -24,40 +24,52 @@ def _names(text: str | None) -> list[str] | None:
     return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
 
 
+def _selection_arguments(p: argparse.ArgumentParser) -> None:
+    """What is run: the suite, its profile and a selection of its tasks and architectures."""
+    p.add_argument("--suite", default="maj", help=f"{' | '.join(suite_names())}, or a "
+                   "path to a suite TOML")
+    p.add_argument("--config", help="a suite TOML file of your own (instead of --suite)")
+    p.add_argument("--profile", help=f"{' | '.join(profile_names())}, or a profile TOML "
+                   "file (default: the suite's)")
+    p.add_argument("--tasks", help="comma-separated task ids of the suite to run (a "
+                   "subset of its [[tasks]])")
+    p.add_argument("--architectures", help="comma-separated architectures to run instead "
+                   "of the suite's (its ids or registered names), or +name[,+name] to add "
+                   "registered ones to the suite's list")
+
+
+def _machine_arguments(p: argparse.ArgumentParser) -> None:
+    """Where and how: workers, device, seed and folders."""
+    p.add_argument("--workers", type=int, default=0,
+                   help="parallel jobs (0: one per CPU core; results do not depend on it)")
+    p.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES}")
+    p.add_argument("--workers-per-device", type=int, metavar="K",
+                   help="with a CUDA device: worker processes per GPU, each pinned to its "
+                   "GPU for its whole life (default 4; CPU jobs use --workers)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="where IDX files are (default: $RNNXBENCH_DATA "
+                   "or ./datasets)")
+    p.add_argument("--cache-dir", help="trained models and scores (default: "
+                   "$RNNXBENCH_CACHE or ~/.cache/rnnxbench)")
+    p.add_argument("--results-dir", default="results", help="results go to DIR/<suite>/")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnxbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a benchmark suite and write its leaderboard")
-    run.add_argument("--suite", default="maj", help=f"{' | '.join(suite_names())}, or a "
-                     "path to a suite TOML")
-    run.add_argument("--config", help="a suite TOML file of your own (instead of --suite)")
-    run.add_argument("--profile", help=f"{' | '.join(profile_names())}, or a profile TOML "
-                     "file (default: the suite's)")
-    run.add_argument("--tasks", help="comma-separated task ids of the suite to run (a "
-                     "subset of its [[tasks]])")
-    run.add_argument("--architectures", help="comma-separated architectures to run instead "
-                     "of the suite's (its ids or registered names), or +name[,+name] to add "
-                     "registered ones to the suite's list")
+    _selection_arguments(run)
     run.add_argument("--explainers", help="comma-separated explainers to run instead of the "
                      "suite's (its ids or registered names), or +name[,+name] to add "
                      "registered ones to the suite's list (e.g. +gxi)")
     run.add_argument("--metrics", help="comma-separated metrics to run instead of the "
                      "suite's (its ids or registered names), or +name[,+name] to add "
                      "registered ones to the suite's list")
-    run.add_argument("--workers", type=int, default=0,
-                     help="parallel jobs (0: one per CPU core; results do not depend on it)")
-    run.add_argument("--device", default="auto", help=f"one of {DEVICE_CHOICES}")
-    run.add_argument("--workers-per-device", type=int, metavar="K",
-                     help="with a CUDA device: worker processes per GPU, each pinned to its "
-                     "GPU for its whole life (default 4; CPU jobs use --workers)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--data-dir", help="where IDX files are (default: $RNNXBENCH_DATA "
-                     "or ./datasets)")
-    run.add_argument("--cache-dir", help="trained models and scores (default: "
-                     "$RNNXBENCH_CACHE or ~/.cache/rnnxbench)")
-    run.add_argument("--results-dir", default="results", help="results go to DIR/<suite>/")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _machine_arguments(run)
+    run.add_argument("--no-explore", action="store_true", help="do not write the explorer "
+                     "pages of fold 0 (the heatmap grids are written either way)")
     run.add_argument("--baseline", help="architecture the others are t-tested against "
                      "(default: the suite's baseline, else the first architecture)")
     run.add_argument("--alpha", type=float, default=0.05,
@@ -73,6 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", metavar="ADDRESS", help="with --backend dask: the "
                      "scheduler to join, e.g. tcp://10.0.0.5:8786 (default: start a "
                      "LocalCluster of --workers processes)")
+
+    explore = sub.add_parser("explore", help="write the hidden-state explorer pages of one "
+                             "fold of a suite run, from its cached models (never trains)")
+    _selection_arguments(explore)
+    explore.add_argument("--explainers", help="comma-separated explainers to show instead "
+                         "of the suite's, or +name[,+name] to add registered ones")
+    explore.add_argument("--fold", type=int, default=0, help="which fold's models (default 0)")
+    explore.add_argument("--projection", default="pca", help="pca (default, deterministic) "
+                         "or tsne (scikit-learn, seeded)")
+    _machine_arguments(explore)
 
     lst = sub.add_parser("list", help="list registered components with a description")
     lst.add_argument("kind", nargs="?", help=f"one of {', '.join(LIST_KINDS)} (default: all)")
@@ -142,7 +164,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from rnnxbench.harness.options import RUN_PARAMETERS
     from rnnxbench.validate import validate_params
 
-    flags = {f"--{name.replace('_', '-')}": name for name in RUN_PARAMETERS}
+    flags = {f"--{name.replace('_', '-')}": name for name in RUN_PARAMETERS
+             if name != "explore"}
     validate_params({flag: getattr(args, name) for flag, name in flags.items()},
                     {flag: RUN_PARAMETERS[name] for flag, name in flags.items()},
                     where="command line")
@@ -155,7 +178,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        command="rnnxbench " + shlex.join(argv), baseline=args.baseline,
                        alpha=args.alpha, job_timeout=args.job_timeout,
                        backend=args.backend, scheduler=args.scheduler,
-                       workers_per_device=args.workers_per_device, stack=args.stack)
+                       workers_per_device=args.workers_per_device, stack=args.stack,
+                       explore=not args.no_explore)
     board = result.leaderboard
     cols = [c for c in ("task", "architecture", "explainer", "metric", "mean", "ci95_low",
                         "ci95_high", "n_folds", "rank", "accuracy_mean") if c in board]
@@ -182,7 +206,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for task_id, why in result.skipped.items():
         print(f"skipped {task_id}: {why}")
     if result.results_dir is not None:
-        print(f"results written to {result.results_dir}/")
+        print(f"results written to {result.results_dir}/ (open index.html; "
+              f"{len(info.get('explorer_pages', []))} explorer pages)")
     failed = result.failures
     if len(failed):
         print(f"\n{len(failed)} explainer/metric combinations did not score:", file=sys.stderr)
@@ -209,6 +234,24 @@ def failure_lines(failed: Any, width: int = 160) -> list[str]:
         line = f"  {status:<11} {task} {explainer} on {what} ({which}): {reason}"
         lines.append(line if len(line) <= width else line[:width - 3] + "...")
     return lines
+
+
+def cmd_explore(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from rnnxbench.harness.explore_run import explore_suite
+
+    pages = explore_suite(args.suite, args.profile, fold=args.fold,
+                          projection=args.projection, config=args.config,
+                          tasks=_names(args.tasks), architectures=_names(args.architectures),
+                          explainers=_names(args.explainers),
+                          workers=args.workers, device=args.device, seed=args.seed,
+                          data_dir=args.data_dir, cache_dir=args.cache_dir,
+                          results_dir=args.results_dir, progress=not args.no_progress,
+                          command="rnnxbench " + shlex.join(argv),
+                          workers_per_device=args.workers_per_device)
+    for page in pages:
+        print(page)
+    print(f"{len(pages)} explorer pages written")
+    return EXIT_OK
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -241,6 +284,8 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
             return cmd_list(args.kind)
         if args.command == "data":
             return cmd_data(args)
+        if args.command == "explore":
+            return cmd_explore(args, argv)
         return cmd_run(args, argv)
     except UnknownNameError as exc:
         print(f"rnnxbench: error: {exc}", file=sys.stderr)

@@ -172,6 +172,42 @@ def test_run_writes_paired_tests_ranks_and_fold_figures(run_dirs, capsys):
     assert (out / "cosine_folds.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
+def test_explore_writes_pages_from_cached_models_only(run_dirs, capsys):
+    import json
+
+    tiny = run_dirs["cache_dir"].parent / "tiny.toml"
+    tiny.write_text("epochs = 1\nn_folds = 7\nfolds = [0, 1]\nmax_images = 210\n"
+                    "explain_samples = 16\n")
+    where = ["--cache-dir", str(run_dirs["cache_dir"]), "--results-dir",
+             str(run_dirs["results_dir"]), "--no-progress", "--workers", "1"]
+    common = ["--suite", "digits", "--profile", str(tiny), "--explainers", "sa,lrp", *where]
+    out = run_dirs["results_dir"] / "digits"
+    # nothing cached yet: explore refuses to train, naming the models
+    assert main(["explore", *common]) == 2
+    err = capsys.readouterr().err
+    assert "2 models of fold 0 are not in the cache" in err and "digits-maj/shallow" in err
+    assert not out.exists()
+    assert main(["run", *common, "--no-explore"]) == 0
+    assert (out / "heatmaps_digits-maj.png").exists() and not (out / "explore").exists()
+    capsys.readouterr()
+    # bad fold / projection: exit 2 with the choices, before any compute
+    assert main(["explore", *common, "--fold", "3"]) == 2
+    assert "valid choices: 0, 1" in capsys.readouterr().err
+    assert main(["explore", *common, "--projection", "umap"]) == 2
+    assert "'pca', 'tsne'" in capsys.readouterr().err
+    assert main(["explore", *common, "--fold", "1", "--projection", "tsne"]) == 0
+    assert "2 explorer pages written" in capsys.readouterr().out
+    pages = sorted(p.name for p in (out / "explore").iterdir())
+    assert pages == ["digits-maj__deep__fold1.html", "digits-maj__shallow__fold1.html"]
+    info = json.loads((out / "run.json").read_text())
+    assert sorted(info["explorer_pages"]) == [f"explore/{p}" for p in pages]
+    assert "heatmaps_digits-maj_fold1.png" in info["heatmap_figures"]
+    index = (out / "index.html").read_text()
+    assert all(f"href='explore/{p}'" in index for p in pages)
+    assert "TSNE" in (out / "explore" / pages[0]).read_text()
+
+
 def test_default_baseline_is_the_suites_else_the_first_architecture(capsys):
     from rnnxbench.config import load_config
     from rnnxbench.harness.run import resolve_baseline

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnxbench.config import stable_hash
@@ -160,6 +161,30 @@ class Cache:
         atomic_write(self.score_path(model_hash, explainer_key, metric_key),
                      lambda p: Path(p).write_text(json.dumps(record, default=str)))
 
+    # arrays (what the explorer pages and heatmaps show of a model)
+    def arrays_path(self, model_hash: str, key: str) -> Path:
+        return self.root / "scores" / model_hash / f"{key}.npz"
+
+    def save_arrays(self, model_hash: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+        """Named arrays as one compressed ``.npz`` (no pickles: numbers and strings only)."""
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **arrays)
+
+        atomic_write(self.arrays_path(model_hash, key), write)
+
+    def load_arrays(self, model_hash: str, key: str) -> dict[str, np.ndarray] | None:
+        """The named arrays, or None when missing or unreadable (then set aside)."""
+        path = self.arrays_path(model_hash, key)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as found:
+                return {name: found[name] for name in found.files}
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is recomputed
+            set_aside(path, f"{type(exc).__name__}: {exc}")
+            return None
+
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any] | None:
         try:
@@ -205,6 +230,12 @@ class ShippedCache:
     def save_score(self, model_hash: str, explainer_key: str, metric_key: str,
                    record: dict[str, Any]) -> None:
         self.writes.append(("score", model_hash, explainer_key, metric_key, record))
+
+    def load_arrays(self, model_hash: str, key: str) -> dict[str, np.ndarray] | None:
+        return None
+
+    def save_arrays(self, model_hash: str, key: str, arrays: dict[str, np.ndarray]) -> None:
+        self.writes.append(("arrays", model_hash, key, arrays))
 
 
 #: what a job gets as its cache: the cache folder, or a cache object (ShippedCache on dask)

@@ -149,5 +149,7 @@ def apply_writes(cache: Cache, writes: list[tuple]) -> None:
     for kind, *args in writes:
         if kind == "model":
             cache.save_model(*args)
+        elif kind == "arrays":
+            cache.save_arrays(*args)
         else:
             cache.save_score(*args)

@@ -44,6 +44,9 @@ class RunOptions:
     backend: str = "local"
     #: with ``backend = "dask"``: the scheduler's address (None: a LocalCluster)
     scheduler: str | None = None
+    #: write the explorer pages of fold 0 (``results/<suite>/explore/``); the heatmap grids
+    #: are written either way
+    explore: bool = True
 
 
 #: declared constraints of the numeric run options (checked before any compute)
@@ -54,7 +57,7 @@ RUN_PARAMETERS = {"workers": [Interval(int, 0, None, closed="left")],
                   "workers_per_device": [Interval(int, 1, None), None],
                   "stack": [Interval(int, 1, None), None],
                   "backend": [Options(str, BACKENDS)],
-                  "scheduler": [str, None]}
+                  "scheduler": [str, None], "explore": [bool]}
 
 
 def run_options(options: dict[str, Any]) -> RunOptions:

@@ -14,9 +14,11 @@ import pandas as pd
 from rnnxbench.config import RunConfig
 from rnnxbench.engine.folds import image_overlap
 from rnnxbench.harness.explained import class_counts, explained_accuracy, explained_table
+from rnnxbench.harness.exploration import EXPLORED_FOLD
 from rnnxbench.harness.plan import ModelJob, ScoreJob, splits_of
 from rnnxbench.harness.scoring import ScoreRecord
 from rnnxbench.harness.stages import RunState
+from rnnxbench.report.exploration import Exploration
 from rnnxbench.report.profiles import metric_curves, step_profiles
 from rnnxbench.report.statistics import FAMILY_DESCRIPTION, explainer_ranks, paired_tests
 from rnnxbench.report.tables import accuracy_summary, failure_summary, leaderboard
@@ -54,6 +56,8 @@ class RunResult:
     accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: every model's explained sequences: label, prediction, correct (explained.csv)
     explained: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: fold 0's models on their explained sequences (explorer pages, heatmap grids)
+    explorations: list[Exploration] = field(default_factory=list)
 
 
 def data_origin(data: TaskData) -> str:
@@ -158,6 +162,7 @@ def summarise(state: RunState) -> RunResult:
             "timings_seconds": {"data": clock["data"] - start,
                                 "train": clock["train"] - clock["data"],
                                 "score": clock["score"] - clock["train"],
+                                "explore": clock["explore"] - clock["score"],
                                 "total": time.perf_counter() - start},
             "skipped_tasks": state.skipped, "cache_dir": str(state.cache.root),
             "models": {"trained": sum(not m.get("cached") for m in state.metas),
@@ -167,6 +172,8 @@ def summarise(state: RunState) -> RunResult:
             "data": data_summary(state.data, cfg), "model_accuracy": rows,
             "explained": {"selection": explained_selection(cfg),
                           "class_counts": class_counts(state.models, state.predictions)},
+            "explore": {"fold": EXPLORED_FOLD, "models": len(state.explorations),
+                        "errors": state.explore_errors},
             "baseline": cfg.baseline,
             "statistics": {"baseline": cfg.baseline, "alpha": opts.alpha,
                            "test": "paired t-test over folds and training seeds "
@@ -178,7 +185,7 @@ def summarise(state: RunState) -> RunResult:
                            "family": FAMILY_DESCRIPTION}}
     return RunResult(scores, board, None, state.skipped, failure_summary(scores), info, tests,
                      explainer_ranks(board), cfg.baseline, profiles, curves, accuracy,
-                     explained)
+                     explained, state.explorations)
 
 
 def test_train_ratios(state: RunState) -> dict[str, float]:

@@ -18,6 +18,7 @@ import pandas as pd
 from rnnxbench.config import RunConfig, load_config
 from rnnxbench.engine.cache import Cache
 from rnnxbench.engine.device import resolve_devices
+from rnnxbench.harness.exploration import EXPLORED_FOLD
 from rnnxbench.harness.locations import check_locations
 from rnnxbench.harness.options import RunOptions, run_options
 from rnnxbench.harness.plan import plan_models
@@ -25,6 +26,7 @@ from rnnxbench.harness.result import RunResult, summarise, tables
 from rnnxbench.harness.stages import (
     RunState,
     cached_counts,
+    explore_models,
     job_backend,
     load_tasks,
     predict_models,
@@ -102,12 +104,16 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None,
             predict_models(state)
             score_models(state)
             clock["score"] = time.perf_counter()
+            explore_models(state, EXPLORED_FOLD)
+            clock["explore"] = time.perf_counter()
             result = summarise(state)
     except KeyboardInterrupt:
         raise RunInterrupted(*cached_counts(state)) from None
     if opts.results_dir is not None:
         result.results_dir = write_run(Path(opts.results_dir) / cfg.suite, tables(result),
-                                       result.info, clock["start"], workers=opts.workers)
+                                       result.info, clock["start"], workers=opts.workers,
+                                       explorations=result.explorations,
+                                       pages=opts.explore)
     return result
 
 

@@ -17,12 +17,14 @@ from rnnxbench.engine.cache import Cache
 from rnnxbench.engine.dask_backend import SHIPPED, DaskBackend
 from rnnxbench.engine.jobs import JobFailure, n_workers, run_jobs
 from rnnxbench.harness.explained import explained_key, predict_job
+from rnnxbench.harness.exploration import explore_job, explored_models
 from rnnxbench.harness.keys import explainer_key, metric_key
 from rnnxbench.harness.options import RunOptions
 from rnnxbench.harness.plan import ModelJob, ScoreJob, plan_scoring, training_costs
 from rnnxbench.harness.scoring import ScoreRecord, cached_records, score_job
 from rnnxbench.harness.training import train_unit
 from rnnxbench.registry import TASKS
+from rnnxbench.report.exploration import Exploration
 from rnnxbench.tasks.base import DataUnavailable, TaskData, build_task
 
 
@@ -43,6 +45,10 @@ class RunState:
     #: per model: its explained sequences and its predictions on them
     predictions: list[dict[str, Any]] = field(default_factory=list)
     scored: list[tuple[ScoreJob, list[ScoreRecord]]] = field(default_factory=list)
+    #: the explored models' data for the explorer pages and heatmaps (one fold)
+    explorations: list[Exploration] = field(default_factory=list)
+    #: explored models without an exploration: ``"task/architecture": reason``
+    explore_errors: dict[str, str] = field(default_factory=dict)
     #: the dask cluster the jobs run on (None: local worker processes)
     backend: DaskBackend | None = None
 
@@ -192,6 +198,22 @@ def score_models(state: RunState) -> None:
                    for m in missing]
         by_metric = {r.metric: r for r in [*hits, *new]}
         state.scored.append((job, [by_metric[m.id] for m in cfg.metrics]))
+
+
+def explore_models(state: RunState, fold: int = 0) -> None:
+    """The explorations of ``fold``'s models (cached after the first; a model without one
+    is recorded in ``explore_errors``)."""
+    meta_of = {m.model_hash: meta for m, meta in zip(state.models, state.metas, strict=True)}
+    jobs = explored_models(state.models, fold)
+    out = _jobs(state, explore_job, [(j, state.cfg, state.cache_arg, meta_of[j.model_hash])
+                                     for j in jobs], "explore", [j.device for j in jobs],
+                models=[[j.model_hash] for j in jobs])
+    for job, found in zip(jobs, out, strict=True):
+        if isinstance(found, Exploration):
+            state.explorations.append(found)
+        else:
+            reason = found.reason if isinstance(found, JobFailure) else str(found)
+            state.explore_errors[f"{job.task.id}/{job.architecture.id}"] = reason
 
 
 def cached_counts(state: RunState) -> tuple[int, int]:

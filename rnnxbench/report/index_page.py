@@ -39,7 +39,7 @@ def data_table(frame: pd.DataFrame, columns: list[str], height: int = 320) -> An
                   if pd.api.types.is_float_dtype(frame[c]) else TableColumn(field=c, title=c)
                   for c in cols]
     return DataTable(source=source, columns=table_cols, sortable=True, index_position=None,
-                     width=1100, height=height, name="table")
+                     reorderable=False, width=1100, height=height, name="table")
 
 
 def header_html(info: dict[str, Any]) -> str:
@@ -54,6 +54,38 @@ def header_html(info: dict[str, Any]) -> str:
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in rows)
     return f"<table class='env'>{cells}</table>"
+
+
+def figure_html(name: str, caption: str = "") -> str:
+    return (f"<figure><img src='{html.escape(name)}' style='max-width:1100px'>"
+            f"<figcaption>{html.escape(caption or name)}</figcaption></figure>")
+
+
+def explore_html(info: dict[str, Any], folder: Path) -> str:
+    """Links to the explorer pages (per task, one per architecture) and the heatmap grids."""
+    pages: dict[str, list[str]] = {}
+    for name in info.get("explorer_pages", []):
+        if (folder / name).exists():
+            task, arch, fold_part = (Path(name).stem.split("__") + ["", ""])[:3]
+            pages.setdefault(f"{task}, {fold_part.replace('fold', 'fold ')}", []).append(
+                f"<a href='{html.escape(name)}'>{html.escape(arch)}</a>")
+    fold = (info.get("explore") or {}).get("fold", 0)
+    out = ""
+    if pages:
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(t)}</th><td>"
+                       + " · ".join(links) + "</td></tr>" for t, links in pages.items())
+        out += ("<h2>Hidden-state explorer</h2><p>One page per task x "
+                "architecture: projection of the hidden states, trajectories, expected "
+                "predictions, step distances, and every explainer's relevance over the "
+                f"selected input.</p><table>{rows}</table>")
+    grids = [n for n in info.get("heatmap_figures", []) if (folder / n).exists()]
+    if grids:
+        out += ("<h2>Explanations at a glance</h2><p>The same explained sequences of fold "
+                f"{fold} (one per class where possible) in every cell: architectures x "
+                "explainers, relevance for the true class, one colour scale per cell (its "
+                "limit under the cell), green boxes the ground-truth blocks.</p>"
+                + "".join(figure_html(n) for n in grids))
+    return out
 
 
 def index_page(leaderboard: pd.DataFrame, accuracy: pd.DataFrame, info: dict[str, Any],
@@ -84,11 +116,11 @@ def index_page(leaderboard: pd.DataFrame, accuracy: pd.DataFrame, info: dict[str
     files = [f for f in CSV_FILES if (folder / f).exists() or (folder / f"{f}.gz").exists()]
     links = " · ".join(f"<a href='{f if (folder / f).exists() else f + '.gz'}'>{f}</a>"
                        for f in files)
-    figures = "".join(f"<figure><img src='{p.name}' style='max-width:1100px'>"
-                      f"<figcaption>{p.name}</figcaption></figure>"
-                      for p in sorted(folder.glob("*.png")))
-    parts.append(Div(text=f"<h2>Files</h2><p>{links}</p><h2>Figures</h2>{figures}",
-                     width=1100))
+    heatmaps = [n for n in info.get("heatmap_figures", []) if (folder / n).exists()]
+    figures = "".join(figure_html(p.name) for p in sorted(folder.glob("*.png"))
+                      if p.name not in heatmaps)
+    parts.append(Div(text=explore_html(info, folder) + f"<h2>Files</h2><p>{links}</p>"
+                          f"<h2>Figures</h2>{figures}", width=1100))
     return file_html(column(*parts), resources=INLINE, title=f"rnnxbench {suite}")
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from rnnxbench.engine.code import module_source_hash
 from rnnxbench.engine.jobs import JobFailure, run_jobs
 from rnnxbench.report import figures
+from rnnxbench.report.explore_outputs import write_explore_outputs
 from rnnxbench.report.index_page import write_index
 from rnnxbench.report.provenance import cpu_model, git_revision, versions
 from rnnxbench.report.publish import publishing
@@ -194,13 +195,17 @@ def write_tables(t: RunTables, folder: Path) -> None:
 
 
 def write_run(out_dir: Path, t: RunTables, info: dict[str, Any], started: float,
-              workers: int = 1) -> Path:
-    """Publish a run's results as ``out_dir``: tables, figures and run.json (with the
-    writing time and the run's total in ``info["timings_seconds"]``), swapped in whole."""
+              workers: int = 1, explorations: list[Any] | None = None,
+              pages: bool = True) -> Path:
+    """Publish a run's results as ``out_dir``: tables, figures, the heatmap grids and
+    explorer pages of ``explorations`` (no pages unless ``pages``), index.html and
+    run.json (with the writing time and the run's total in ``info["timings_seconds"]``),
+    swapped in whole."""
     begin = time.perf_counter()
     with publishing(out_dir) as folder:
         write_tables(t, folder)
         write_figures(t, folder, out_dir, info, workers)
+        write_explore_outputs(folder, explorations or [], info, pages, workers)
         now = time.perf_counter()
         info.setdefault("timings_seconds", {}).update(write_results=now - begin,
                                                       total=now - started)

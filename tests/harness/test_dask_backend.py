@@ -33,6 +33,8 @@ def test_a_dask_run_gives_the_local_runs_scores_and_cache(tmp_path):
             assert info["n_workers"] == 2
     assert csvs["dask"] == csvs["local"]
     assert caches["dask"] == caches["local"] and any(".pt" in p for p in caches["dask"])
+    assert sum(p.endswith(".npz") for p in caches["dask"]) == 2  # fold 0's explorations
+    assert len(result.explorations) == 2 and result.info["explore"]["errors"] == {}
     # served from the cache the driver wrote: nothing is recomputed
     again = rnnxbench.run_suite("digits", "smoke", workers=2, backend="dask",
                                 cache_dir=tmp_path / "cache-dask", results_dir=None, **SMALL)

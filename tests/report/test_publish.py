@@ -54,19 +54,25 @@ rnnxbench.run_suite("digits", "smoke", explainers=["sa", "gb"], metrics=["cosine
 
 
 @pytest.mark.slow
+def files(folder):
+    """Every file under ``folder`` (explorer pages included) and its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}
+
+
 def test_a_kill_while_writing_keeps_the_previous_results_whole(tmp_path):
     dirs = {"cache_dir": tmp_path / "cache", "results_dir": tmp_path / "results"}
     rnnxbench.run_suite("digits", "smoke", explainers=["sa"], metrics=["cosine"],
                         progress=False, **dirs)
     out = dirs["results_dir"] / "digits"
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = files(out)
     script = tmp_path / "killed.py"
     script.write_text(textwrap.dedent(KILLED_WHILE_WRITING))
     run = subprocess.run([sys.executable, str(script), str(dirs["cache_dir"]),
                           str(dirs["results_dir"])], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == -9, run.stderr
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old scores, old run.json
+    assert files(out) == before  # old scores, old run.json, old pages
     leftover = list(dirs["results_dir"].glob(".digits.new-*"))
     assert len(leftover) == 1 and (leftover[0] / "scores.csv").exists()  # it had written
     assert "gb" in (leftover[0] / "scores.csv").read_text()

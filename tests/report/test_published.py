@@ -56,3 +56,20 @@ def test_maj_leaderboard_has_every_fold_every_class_and_gated_models():
     board = pd.read_csv(path / "leaderboard.csv").query("task == 'mnist-maj'")
     assert board.gate_passed_all.all()
     assert board.loc[board.status == "ok", "n_folds"].max() == 7
+
+
+def test_maj_publishes_its_pages_heatmaps_and_index():
+    path = folder("maj")
+    run = json.loads((path / "run.json").read_text())
+    archs = run["config"]["architectures"]
+    names = [a["id"] if isinstance(a, dict) else a for a in archs]
+    pages = run["explorer_pages"]
+    assert sorted(pages) == sorted(f"explore/mnist-maj__{a}__fold0.html" for a in names)
+    index = (path / "index.html").read_text(encoding="utf-8")
+    for page in pages:
+        text = (path / page).read_text(encoding="utf-8")
+        assert "<script src" not in text and len(text) < 5_000_000
+        assert f"href='{page}'" in index
+    assert run["heatmap_figures"] == ["heatmaps_mnist-maj.png"]
+    assert (path / "heatmaps_mnist-maj.png").read_bytes().startswith(b"\x89PNG")
+    assert run["config_hash"] in index and "figure_errors" not in run
