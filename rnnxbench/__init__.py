@@ -6,7 +6,7 @@ pandas DataFrame; ``rnnxbench run --suite maj`` does the same from the shell.
 
 from rnnxbench.explainers.base import Explainer
 from rnnxbench.explaining import explain
-from rnnxbench.harness import RunResult, run, run_suite
+from rnnxbench.harness import RunResult, explore_suite, run, run_suite
 from rnnxbench.metrics.base import Metric
 from rnnxbench.models.base import Architecture
 from rnnxbench.registry import (
@@ -24,5 +24,5 @@ __version__ = "0.1.0"
 
 __all__ = ["ARCHITECTURES", "EXPLAINERS", "METRICS", "SOURCES", "TASKS", "Architecture",
            "DataUnavailable", "Explainer", "InputSpec", "Metric", "Registry", "RunResult",
-           "Task", "TaskData", "UnknownNameError", "__version__", "explain", "run",
-           "run_suite"]
+           "Task", "TaskData", "UnknownNameError", "__version__", "explain",
+           "explore_suite", "run", "run_suite"]
