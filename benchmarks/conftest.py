@@ -103,12 +103,23 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         item.config.stash[_RESULTS].append(stats.as_dict(include_data=False))
 
 
-def _load_report():
-    spec = importlib.util.spec_from_file_location("_rnnxbench_bench_report",
-                                                  Path(__file__).with_name("report.py"))
+def _load(filename: str):
+    """A module of this folder by file name (benchmarks are not a package)."""
+    spec = importlib.util.spec_from_file_location(f"_rnnxbench_bench_{Path(filename).stem}",
+                                                  Path(__file__).with_name(filename))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_report():
+    return _load("report.py")
+
+
+@pytest.fixture(scope="session")
+def arras():
+    """Arras et al.'s NumPy LRP for LSTMs (``arras_lstm.py``)."""
+    return _load("arras_lstm.py")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

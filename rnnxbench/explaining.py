@@ -31,7 +31,9 @@ def explain(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | int,
 
     Works on models built from nn.LSTM / nn.GRU / nn.RNN (batch_first or not, uni- or
     bidirectional, stacked), nn.Linear, nn.Conv1d/2d, pooling and element-wise activation
-    modules, and indexing / concatenation / reshaping of their outputs. The model runs in
+    modules, and indexing / concatenation / reshaping of their outputs; sums, means and
+    scaling between modules split relevance in proportion to their terms, other arithmetic
+    on relevance-carrying tensors raises :class:`UnsupportedModel` naming it. The model runs in
     eval mode, never in train() mode, without cuDNN and without torch's fused RNN kernels
     (relevance methods run the recurrent layers as unrolled cells); parameters get no
     ``.grad`` and the modules' train/eval flags are restored afterwards.

@@ -3,7 +3,8 @@
 Modules: :mod:`~rnnxbench.relevance.rules` (rules and :class:`LinearOp`),
 :mod:`~rnnxbench.relevance.functions` (autograd functions whose backward is relevance),
 :mod:`~rnnxbench.relevance.cells` (torch's RNN/GRU/LSTM as unrolled cells),
-:mod:`~rnnxbench.relevance.propagate` (the hooks, :func:`propagate`) and
+:mod:`~rnnxbench.relevance.propagate` (the hooks, :func:`propagate`),
+:mod:`~rnnxbench.relevance.arithmetic` (arithmetic between modules) and
 :mod:`~rnnxbench.relevance.base` (:class:`Composite`, :class:`UnsupportedModel`).
 This package knows torch only; it never names a model class.
 
@@ -21,7 +22,9 @@ How a module of its own joins (checked in this order, as zennit's canonizers do)
 
 Otherwise nn.Linear, nn.Conv1d/2d get the composite's rule, average pooling the
 proportional split, element-wise activations pass relevance on, and parameter-free
-reshaping or dropout modules are transparent.
+reshaping or dropout modules are transparent. Arithmetic between modules (sums, means,
+scaling, or anything else) gets the rules of :mod:`~rnnxbench.relevance.arithmetic`, or a
+clear :class:`UnsupportedModel`.
 """
 
 from rnnxbench.relevance.base import Composite, UnsupportedModel, cudnn_disabled

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnxbench.relevance import functions as rf
+from rnnxbench.relevance.arithmetic import arithmetic_rules
 from rnnxbench.relevance.base import Composite, UnsupportedModel, cudnn_disabled
 from rnnxbench.relevance.cells import recurrent_forward
 from rnnxbench.relevance.rules import LinearOp, Proportional, linear_op
@@ -87,15 +88,18 @@ def relevance_mode(model: nn.Module, composite: Composite, *,
     a declared role, a layer fed directly by ``model_input`` gets the ``input`` role.
     """
     roles = roles or {}
+    handled: set[nn.Module] = set()  # modules with a rule: what happens inside is theirs
     with ExitStack() as stack:
         for name, module in model.named_modules():
             if hasattr(module, "relevance_forward"):
                 # a custom cell declares its own relevance flow (its submodules keep
                 # their rules through their hooks)
                 stack.enter_context(_custom(module, composite))
+                handled.add(module)
                 continue
             if isinstance(module, RECURRENT):
                 stack.enter_context(_unrolled(module, composite, model_input))
+                handled.add(module)
                 continue
             if list(module.children()):
                 continue
@@ -108,11 +112,14 @@ def relevance_mode(model: nn.Module, composite: Composite, *,
             elif isinstance(module, NON_LINEAR):
                 raise UnsupportedModel(f"no relevance rule for module {name!r} "
                                        f"({type(module).__name__})")
-            elif isinstance(module, NEUTRAL) or not list(module.parameters(recurse=False)):
-                continue
-            else:
-                raise UnsupportedModel(f"no relevance rule for module {name!r} "
-                                       f"({type(module).__name__})")
+            elif not isinstance(module, NEUTRAL):
+                if list(module.parameters(recurse=False)):
+                    raise UnsupportedModel(f"no relevance rule for module {name!r} "
+                                           f"({type(module).__name__})")
+                continue  # a parameter-free module: its arithmetic gets the rules below
+            handled.add(module)
+        # arithmetic outside those modules: proportional sums, or a clear refusal
+        stack.enter_context(arithmetic_rules(model, handled))
         yield
 
 
