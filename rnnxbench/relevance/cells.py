@@ -32,6 +32,7 @@ from torch import nn
 
 from rnnxbench.relevance import functions as rf
 from rnnxbench.relevance.base import Composite, UnsupportedModel
+from rnnxbench.relevance.lstm_layer import LSTMDirection
 from rnnxbench.relevance.rules import linear_op
 
 Tensor = torch.Tensor
@@ -68,25 +69,19 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
     n_in, H = w_ih.shape[1], w_hh.shape[1]
     eps, bias_factor = _gates(composite)
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-    x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
-    h, c = h0, c0
-    outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
     if isinstance(module, nn.LSTM):
-        # rows i, f, g, o; only the candidate g carries relevance, over [x_t | h_{t-1}]
+        # rows i, f, g, o; only the candidate g carries relevance, over [x_t | h_{t-1}]:
+        # the whole direction is one function (one forward, one backward loop)
         rule = composite.rule("mixed" if mixed else "hidden", n_in)
         rows = slice(2 * H, 3 * H)
         op_g = linear_op(torch.cat([w_ih[rows], w_hh[rows]], dim=1),
                          _add(_rows(b_ih, 2 * H, 3 * H), _rows(b_hh, 2 * H, 3 * H)))
-        for t in steps:
-            gates = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
-            i_pre, f_pre, g_val, o_pre = gates.chunk(4, 1)
-            i, f, o = torch.sigmoid(i_pre), torch.sigmoid(f_pre), torch.sigmoid(o_pre)
-            g_pre = rf.layer(torch.cat([x[t], h], dim=1), g_val, rule, op_g)
-            g = rf.pass_through(g_pre, torch.tanh(g_val))
-            c = rf.proportional_sum(rf.gate_mul(f, c), rf.gate_mul(i, g), eps, bias_factor)
-            h = rf.gate_mul(o, rf.pass_through(c, torch.tanh(c.detach())))
-            outs[t] = h
-    elif isinstance(module, nn.GRU):
+        return LSTMDirection.apply(x, h0, c0, (w_ih, w_hh, b_ih, b_hh), rule, op_g, eps,
+                                   bias_factor, reverse)
+    x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
+    h, c = h0, c0
+    outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
+    if isinstance(module, nn.GRU):
         # rows r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
         op_x = linear_op(w_ih[2 * H:], _rows(b_ih, 2 * H, 3 * H))
         op_h = linear_op(w_hh[2 * H:], _rows(b_hh, 2 * H, 3 * H))
