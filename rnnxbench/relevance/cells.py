@@ -32,7 +32,7 @@ from torch import nn
 
 from rnnxbench.relevance import functions as rf
 from rnnxbench.relevance.base import Composite, UnsupportedModel
-from rnnxbench.relevance.lstm_layer import LSTMDirection
+from rnnxbench.relevance.fused import GRUDirection, LSTMDirection
 from rnnxbench.relevance.rules import linear_op
 
 Tensor = torch.Tensor
@@ -78,41 +78,27 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
                          _add(_rows(b_ih, 2 * H, 3 * H), _rows(b_hh, 2 * H, 3 * H)))
         return LSTMDirection.apply(x, h0, c0, (w_ih, w_hh, b_ih, b_hh), rule, op_g, eps,
                                    bias_factor, reverse)
-    x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
-    h, c = h0, c0
-    outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
     if isinstance(module, nn.GRU):
-        # rows r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        # rows r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), one function
         op_x = linear_op(w_ih[2 * H:], _rows(b_ih, 2 * H, 3 * H))
         op_h = linear_op(w_hh[2 * H:], _rows(b_hh, 2 * H, 3 * H))
-        rule_x = composite.rule("input" if mixed else "hidden")
-        rule_h = composite.rule("hidden")
-        for t in steps:
-            h_proj = F.linear(h.detach(), w_hh, b_hh)
-            b = rf.layer(h, h_proj[:, 2 * H:], rule_h, op_h)
-            # in place on the chunks, as torch's kernel (same rounding of sigmoid)
-            r = h_proj[:, :H].add_(x_proj[t, :, :H]).sigmoid_()
-            z = h_proj[:, H:2 * H].add_(x_proj[t, :, H:2 * H]).sigmoid_()
-            a = rf.layer(x[t], x_proj[t, :, 2 * H:], rule_x, op_x)
-            b = rf.gate_mul(r, b)
-            n_pre = rf.proportional_sum(a, b, eps, bias_factor)
-            n_val = torch.tanh(n_pre.detach())
-            n = rf.pass_through(n_pre, n_val)
-            # torch's form of (1 - z) * n + z * h
-            h_val = (h.detach() - n_val) * z + n_val
-            h = rf.proportional_sum(rf.gate_mul(1 - z, n), rf.gate_mul(z, h), eps,
-                                    bias_factor, value=h_val)
-            outs[t] = h
-    else:  # RNN, tanh or relu
-        rule = composite.rule("mixed" if mixed else "hidden", n_in)
-        op = linear_op(torch.cat([w_ih, w_hh], dim=1), _add(b_ih, b_hh))
-        act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
-        for t in steps:
-            pre_val = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
-            pre = rf.layer(torch.cat([x[t], h], dim=1), pre_val, rule, op)
-            h = rf.pass_through(pre, act(pre_val))
-            outs[t] = h
-    return torch.stack(outs), h, c
+        rules = (composite.rule("input" if mixed else "hidden"), composite.rule("hidden"))
+        out, h = GRUDirection.apply(x, h0, (w_ih, w_hh, b_ih, b_hh), rules, (op_x, op_h),
+                                    eps, bias_factor, reverse)
+        return out, h, None
+    # RNN, tanh or relu: per-step functions
+    x_proj = F.linear(x.detach(), w_ih, b_ih)  # torch's CPU kernels project all steps first
+    h = h0
+    outs: list[Tensor] = [None] * x.shape[0]  # type: ignore[list-item]
+    rule = composite.rule("mixed" if mixed else "hidden", n_in)
+    op = linear_op(torch.cat([w_ih, w_hh], dim=1), _add(b_ih, b_hh))
+    act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
+    for t in steps:
+        pre_val = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
+        pre = rf.layer(torch.cat([x[t], h], dim=1), pre_val, rule, op)
+        h = rf.pass_through(pre, act(pre_val))
+        outs[t] = h
+    return torch.stack(outs), h, c0
 
 
 def _as_state(hx: Tensor, name: str, shape: tuple[int, ...], unbatched: bool) -> Tensor:

@@ -1,0 +1,58 @@
+"""The propagation explainers (lrp, lrp_eps, dtd) against a plain forward + backward of the
+same model and batch (issue 15's goal: at most 1.5x), at batch 64 and 1,000.
+
+Architectures: the thesis' shallow and deep models and torch's nn.LSTM / nn.GRU
+classifiers of the registry (``lstm``, ``gru``), on MAJ-shaped inputs. Each architecture x
+batch is one group (``architecture`` = "<name>, batch <B>" in ``extra_info``) with its own
+``baseline``; ``report.py`` divides by it. dtd on the LSTM and GRU is unsupported (it
+assumes a ReLU network) and skipped. Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnxbench.explainers.base import unsupported_reason
+from rnnxbench.registry import EXPLAINERS
+
+ARCHITECTURES = ("shallow", "deep", "lstm", "gru")
+METHODS = ("baseline", "lrp", "lrp_eps", "dtd")
+BATCHES = (64, 1000)
+ROUNDS, WARMUP_ROUNDS = 10, 2
+
+
+def _forward_backward(model, x, target):
+    model(x).gather(1, target[:, None]).sum().backward()
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_propagation_speed(benchmark, make_model, maj_spec, run_info, architecture: str,
+                           batch: int, method: str) -> None:
+    model = make_model(architecture).eval()
+    gen = torch.Generator().manual_seed(batch)
+    x = torch.rand(batch, maj_spec.n_steps, maj_spec.step_dim, generator=gen) * 2 - 1
+    target = torch.randint(0, maj_spec.n_classes, (batch,), generator=gen)
+    group = f"{architecture}, batch {batch}"
+    benchmark.group = group
+    benchmark.extra_info.update(run_info, kind="explain", architecture=group, explainer=method,
+                                batch=batch, n_steps=x.shape[1], step_dim=x.shape[2])
+    if method == "baseline":
+
+        def setup():
+            for p in model.parameters():
+                p.grad = None
+            return (model, x.detach().clone().requires_grad_(True), target), {}
+
+        benchmark.pedantic(_forward_backward, setup=setup, rounds=ROUNDS,
+                           warmup_rounds=WARMUP_ROUNDS)
+        return
+    cls = EXPLAINERS.get(method)
+    reason = unsupported_reason(cls, model)
+    if reason:
+        pytest.skip(reason)
+    relevance = benchmark.pedantic(cls(model).attribute, args=(x, target), rounds=ROUNDS,
+                                   warmup_rounds=WARMUP_ROUNDS)
+    assert relevance.shape == x.shape and bool(torch.isfinite(relevance).all())
