@@ -83,6 +83,27 @@ def make_model(maj_spec: InputSpec) -> Callable[[str], Architecture]:
     return make
 
 
+@pytest.fixture(scope="session")
+def time_baseline() -> Callable[..., None]:
+    """``time_baseline(benchmark, model, x, target, rounds, warmup_rounds)``: a plain
+    forward + backward (target logits summed; gradients reach the inputs and every
+    parameter), fresh input leaves and cleared parameter grads each round."""
+
+    def forward_backward(model, x, target):
+        model(x).gather(1, target[:, None]).sum().backward()
+
+    def run(benchmark, model, x, target, rounds: int, warmup_rounds: int) -> None:
+        def setup():
+            for p in model.parameters():
+                p.grad = None
+            return (model, x.detach().clone().requires_grad_(True), target), {}
+
+        benchmark.pedantic(forward_backward, setup=setup, rounds=rounds,
+                           warmup_rounds=warmup_rounds)
+
+    return run
+
+
 @pytest.fixture
 def run_info(fixed_threads: int) -> dict[str, object]:
     """What every benchmark records in ``extra_info`` besides its own keys."""

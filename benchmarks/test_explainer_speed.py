@@ -52,8 +52,8 @@ def _timed_forward_backward(model: torch.nn.Module, x: torch.Tensor,
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_explainer_speed(benchmark, make_model, explain_batch, run_info, architecture: str,
-                         method: str) -> None:
+def test_explainer_speed(benchmark, make_model, explain_batch, run_info, time_baseline,
+                         architecture: str, method: str) -> None:
     model = make_model(architecture).eval()
     x, target = explain_batch
     benchmark.group = architecture
@@ -62,15 +62,7 @@ def test_explainer_speed(benchmark, make_model, explain_batch, run_info, archite
                                 step_dim=x.shape[2])
 
     if method == "baseline":
-
-        def setup():
-            # fresh leaves each round: no gradient accumulation is timed
-            for p in model.parameters():
-                p.grad = None
-            return (model, x.detach().clone().requires_grad_(True), target), {}
-
-        benchmark.pedantic(_forward_backward, setup=setup, rounds=ROUNDS,
-                           warmup_rounds=WARMUP_ROUNDS)
+        time_baseline(benchmark, model, x, target, ROUNDS, WARMUP_ROUNDS)
         assert all(p.grad is not None for p in model.parameters())
         return
 

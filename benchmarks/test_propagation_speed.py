@@ -22,15 +22,11 @@ BATCHES = (64, 1000)
 ROUNDS, WARMUP_ROUNDS = 10, 2
 
 
-def _forward_backward(model, x, target):
-    model(x).gather(1, target[:, None]).sum().backward()
-
-
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_propagation_speed(benchmark, make_model, maj_spec, run_info, architecture: str,
-                           batch: int, method: str) -> None:
+def test_propagation_speed(benchmark, make_model, maj_spec, run_info, time_baseline,
+                           architecture: str, batch: int, method: str) -> None:
     model = make_model(architecture).eval()
     gen = torch.Generator().manual_seed(batch)
     x = torch.rand(batch, maj_spec.n_steps, maj_spec.step_dim, generator=gen) * 2 - 1
@@ -40,14 +36,7 @@ def test_propagation_speed(benchmark, make_model, maj_spec, run_info, architectu
     benchmark.extra_info.update(run_info, kind="explain", architecture=group, explainer=method,
                                 batch=batch, n_steps=x.shape[1], step_dim=x.shape[2])
     if method == "baseline":
-
-        def setup():
-            for p in model.parameters():
-                p.grad = None
-            return (model, x.detach().clone().requires_grad_(True), target), {}
-
-        benchmark.pedantic(_forward_backward, setup=setup, rounds=ROUNDS,
-                           warmup_rounds=WARMUP_ROUNDS)
+        time_baseline(benchmark, model, x, target, ROUNDS, WARMUP_ROUNDS)
         return
     cls = EXPLAINERS.get(method)
     reason = unsupported_reason(cls, model)
