@@ -5,8 +5,9 @@ The same relevance as the cells built step by step from the functions of
 :mod:`rnnxbench.relevance.functions` (the rules are in :mod:`rnnxbench.relevance.cells`'
 docstring): one forward of plain tensor operations (no per-step autograd nodes, no copies;
 the same operations in the same order, so the same values bit for bit) stores what the
-backward loop needs; the backward loop runs the steps in reverse (the GRU's adds its two shares of ``R(h_{t-1})`` in
-another order than autograd did: float rounding differs). Proportional splits use
+backward loop needs; the backward loop runs the steps in reverse (the GRU's adds its two
+shares of ``R(h_{t-1})`` in another order than autograd did: float rounding differs).
+Proportional splits use
 the stabiliser ``eps`` and spread its share with ``bias_factor`` as the reference's
 ``lrp_linear`` does.
 """
