@@ -131,6 +131,11 @@ def stacked_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def reference_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """explain against Arras' NumPy LRP (test_reference_speed.py): per-sentence times."""
+    return [_info(b) for b in data.get("benchmarks", []) if _info(b).get("kind") == "reference"]
+
+
 def cuda_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     """GPU training benchmarks (test_cuda_speed.py): one model alone and K stacked."""
     return [_info(b) for b in data.get("benchmarks", []) if _info(b).get("kind") == "cuda_train"]
@@ -226,6 +231,14 @@ def render(data: dict[str, Any], markdown: bool = False) -> str:
                   f"{r['one_by_one_seconds']:.2f}", f"{r['stacked_seconds']:.2f}",
                   f"{r['ratio']:.2f}", f"{r['paired_ratio']:.2f}", f"{r['max_param_diff']:.1e}"]
                  for r in stacked]
+        out.append(table(header, cells, markdown))
+    reference = reference_rows(data)
+    if reference:
+        header = ["Model", "explain (ms/sentence)", "Reference (ms/sentence)", "Ratio",
+                  "Max abs diff (float64)"]
+        cells = [[f"bidirectional nn.LSTM, batch {r['batch']}, float32",
+                  f"{r['explain_ms_per_sentence']:.3f}", f"{r['reference_ms_per_sentence']:.2f}",
+                  f"{r['ratio']:.0f}x", f"{r['max_abs_diff_float64']:.1e}"] for r in reference]
         out.append(table(header, cells, markdown))
     cuda = cuda_rows(data)
     if cuda:
