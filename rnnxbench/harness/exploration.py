@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import confusion_matrix
 
 from rnnxbench.config import RunConfig, stable_hash
 from rnnxbench.engine.cache import JobCache, open_cache
 from rnnxbench.engine.code import code_version
 from rnnxbench.engine.device import denormals_flushed
+from rnnxbench.engine.train import predict
 from rnnxbench.explainers.base import unsupported_reason
 from rnnxbench.harness.explained import explained_index, explained_key
 from rnnxbench.harness.keys import explainer_key, init_options, seed_of
@@ -89,12 +91,9 @@ def explore(model: torch.nn.Module, data: TaskData, job: ModelJob, cfg: RunConfi
         proba = torch.softmax(model(x), dim=1).cpu().numpy()
         states = hidden_states(model, x).cpu().numpy()
         expected = expected_predictions(model, x).cpu().numpy()
-        every = torch.as_tensor(data.X[np.asarray(job.test_index)], dtype=torch.float32)
-        pred_all = np.concatenate([model(every[i:i + batch].to(device)).argmax(1).cpu().numpy()
-                                   for i in range(0, len(every), batch)])
-    n_classes = proba.shape[1]
-    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(confusion, (data.y[np.asarray(job.test_index)], pred_all), 1)
+        held_out = np.asarray(job.test_index)
+        predicted = predict(model, data.X[held_out], batch, device)
+    confusion = confusion_matrix(data.y[held_out], predicted, labels=range(proba.shape[1]))
     relevance, missing = {}, {}
     for exp in cfg.explainers:
         cls = EXPLAINERS.get(exp.name)

@@ -15,14 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from rnnxbench.engine.cache import Cache
-from rnnxbench.engine.device import resolve_devices
 from rnnxbench.harness.exploration import explored_models
-from rnnxbench.harness.locations import check_locations
 from rnnxbench.harness.options import run_options
-from rnnxbench.harness.plan import plan_models
-from rnnxbench.harness.run import configure
-from rnnxbench.harness.stages import RunState, explore_models, job_backend, load_tasks
+from rnnxbench.harness.run import configure, planned_state
+from rnnxbench.harness.stages import explore_models, job_backend
 from rnnxbench.report.explore_outputs import write_explore_outputs
 from rnnxbench.report.explorer_data import PROJECTIONS
 from rnnxbench.report.index_page import write_index
@@ -48,11 +44,7 @@ def explore_suite(suite: str | Path = "maj", profile: str | Path | None = None,
                     where=f"explore options (profile {cfg.profile.name!r})")
     if opts.results_dir is None:
         raise ValueError("explore options: results_dir is None; the pages need a folder")
-    devices = resolve_devices(opts.device)
-    check_locations(opts.results_dir, opts.cache_dir, opts.data_dir, cfg.suite)
-    state = RunState(cfg, opts, devices, Cache(opts.cache_dir), {})
-    load_tasks(state)
-    state.models = plan_models(cfg, state.data, devices)
+    state = planned_state(cfg, opts, {})
     wanted = {j.model_hash for j in explored_models(state.models, fold)}
     metas = {h: state.cache.load_meta(h) for h in wanted}
     missing = [f"{m.task.id}/{m.architecture.id}" for m in state.models

@@ -79,6 +79,18 @@ def resolve_baseline(cfg: RunConfig, baseline: str | None) -> str:
     return ids[0] if ids else ""
 
 
+def planned_state(cfg: RunConfig, opts: RunOptions, clock: dict[str, float]) -> RunState:
+    """A run's state up to its plan: devices and folders checked, the tasks' data loaded
+    (``clock["data"]``), every model job planned."""
+    devices = resolve_devices(opts.device)
+    check_locations(opts.results_dir, opts.cache_dir, opts.data_dir, cfg.suite)
+    state = RunState(cfg, opts, devices, Cache(opts.cache_dir), clock)
+    load_tasks(state)
+    clock["data"] = time.perf_counter()
+    state.models = plan_models(cfg, state.data, devices)
+    return state
+
+
 def run_suite(suite: str | Path = "maj", profile: str | Path | None = None,
               **options: Any) -> RunResult:
     """Run a benchmark suite; :func:`run` with the leaderboard, failures and provenance.
@@ -90,13 +102,8 @@ def run_suite(suite: str | Path = "maj", profile: str | Path | None = None,
     """
     clock = {"start": time.perf_counter()}
     opts = run_options(options)
-    cfg = configure(suite, profile, opts)
-    devices = resolve_devices(opts.device)
-    check_locations(opts.results_dir, opts.cache_dir, opts.data_dir, cfg.suite)
-    state = RunState(cfg, opts, devices, Cache(opts.cache_dir), clock)
-    load_tasks(state)
-    clock["data"] = time.perf_counter()
-    state.models = plan_models(cfg, state.data, devices)
+    state = planned_state(configure(suite, profile, opts), opts, clock)
+    cfg = state.cfg
     try:
         with job_backend(state):
             train_models(state)

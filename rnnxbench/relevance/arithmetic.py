@@ -23,7 +23,6 @@ rule, on tensors that carry relevance (that require grad), and
 
 from __future__ import annotations
 
-import numbers
 import types
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -214,15 +213,13 @@ class BetweenModules(TorchFunctionMode):
                 return _Pass.apply(out.detach(), a)
             if name in ADD | SUB | RSUB and b is not None:
                 alpha = kwargs.get("alpha", 1)
-                sign = -1 if name in SUB else 1
-                first, second = (b, a) if name in RSUB else (a, b)
-                terms = (first, second * alpha * (-1 if name in RSUB else sign))
-                return self.split(out, terms, (first, second))
+                if name in RSUB:  # b - alpha a
+                    return self.split(out, (b, -alpha * a), (b, a))
+                return self.split(out, (a, (alpha if name in ADD else -alpha) * b), (a, b))
             if name in MUL | DIV and b is not None:
                 variable = [x for x in (a, b) if carries(x)]
-                constant = b if carries(a) else a
-                if len(variable) == 1 and (name in MUL or carries(a)) and (
-                        isinstance(constant, numbers.Number) or isinstance(constant, Tensor)):
+                # scaling by a constant (a divisor must be the constant)
+                if len(variable) == 1 and (name in MUL or carries(a)):
                     return _Pass.apply(out.detach(), variable[0])
             if name in REDUCE and carries(a):
                 dims, keepdim = _reduce_dims(a, args[1:], kwargs)

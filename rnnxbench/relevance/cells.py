@@ -32,7 +32,7 @@ from torch import nn
 
 from rnnxbench.relevance import functions as rf
 from rnnxbench.relevance.base import Composite, UnsupportedModel
-from rnnxbench.relevance.fused import GRUDirection, LSTMDirection
+from rnnxbench.relevance.fused import GRUDirection, LSTMDirection, step_order
 from rnnxbench.relevance.rules import linear_op
 
 Tensor = torch.Tensor
@@ -68,7 +68,6 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
     w_ih, w_hh, b_ih, b_hh = _params(module, layer, reverse)
     n_in, H = w_ih.shape[1], w_hh.shape[1]
     eps, bias_factor = _gates(composite)
-    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     if isinstance(module, nn.LSTM):
         # rows i, f, g, o; only the candidate g carries relevance, over [x_t | h_{t-1}]:
         # the whole direction is one function (one forward, one backward loop)
@@ -93,7 +92,7 @@ def _direction(module: nn.Module, x: Tensor, h0: Tensor, c0: Tensor | None, laye
     rule = composite.rule("mixed" if mixed else "hidden", n_in)
     op = linear_op(torch.cat([w_ih, w_hh], dim=1), _add(b_ih, b_hh))
     act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
-    for t in steps:
+    for t in step_order(x.shape[0], reverse):
         pre_val = F.linear(h.detach(), w_hh, b_hh) + x_proj[t]
         pre = rf.layer(torch.cat([x[t], h], dim=1), pre_val, rule, op)
         h = rf.pass_through(pre, act(pre_val))

@@ -14,6 +14,27 @@ from rnnxbench.relevance.rules import LinearOp, Rule, stabilize
 Tensor = torch.Tensor
 
 
+def rule_relevance(rule: Rule, op: LinearOp, x: Tensor, R: Tensor, out: Tensor | None
+                   ) -> Tensor:
+    """``rule`` on ``op`` at input ``x`` (``out``: the layer's output, for rules that
+    declare ``uses_output``)."""
+    return rule(op, x, R, out=out) if getattr(rule, "uses_output", False) else rule(op, x, R)
+
+
+def proportional_split(a: Tensor, b: Tensor, z: Tensor, R: Tensor, eps: float,
+                       bias_factor: float) -> tuple[Tensor, Tensor]:
+    """Relevance ``R`` of ``z = a + b`` split in proportion (see :class:`ProportionalSum`)."""
+    zs = stabilize(z, eps)
+    s = R / zs
+    Ra, Rb = a * s, b * s
+    if bias_factor:
+        rest = (zs - a - b) * s  # stabiliser's share (and rounding) per unit
+        n_units = a.shape[-1] + b.shape[-1]
+        spread = bias_factor * rest.sum(dim=-1, keepdim=True) / n_units
+        Ra, Rb = Ra + spread, Rb + spread
+    return Ra, Rb
+
+
 class LayerRelevance(torch.autograd.Function):
     """``out`` in the forward pass; backward maps output relevance to ``x`` with ``rule``."""
 
@@ -31,11 +52,8 @@ class LayerRelevance(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, R: Tensor):
-        if ctx.uses_output:
-            x, out = ctx.saved_tensors
-            return ctx.rule(ctx.op, x, R, out=out), None, None, None
-        (x,) = ctx.saved_tensors
-        return ctx.rule(ctx.op, x, R), None, None, None
+        x, out = ctx.saved_tensors if ctx.uses_output else (*ctx.saved_tensors, None)
+        return rule_relevance(ctx.rule, ctx.op, x, R, out), None, None, None
 
 
 class PassThrough(torch.autograd.Function):
@@ -85,15 +103,7 @@ class ProportionalSum(torch.autograd.Function):
     @staticmethod
     def backward(ctx, R: Tensor):
         a, b, z = ctx.saved_tensors
-        zs = stabilize(z, ctx.eps)
-        s = R / zs
-        Ra, Rb = a * s, b * s
-        if ctx.bias_factor:
-            rest = (zs - a - b) * s  # stabiliser's share (and rounding) per unit
-            n_units = a.shape[-1] + b.shape[-1]
-            spread = ctx.bias_factor * rest.sum(dim=-1, keepdim=True) / n_units
-            Ra, Rb = Ra + spread, Rb + spread
-        return Ra, Rb, None, None, None
+        return (*proportional_split(a, b, z, R, ctx.eps, ctx.bias_factor), None, None, None)
 
 
 def gate_mul(gate: Tensor, signal: Tensor) -> Tensor:

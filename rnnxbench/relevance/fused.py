@@ -19,27 +19,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rnnxbench.relevance.rules import LinearOp, Rule, stabilize
-
-
-def split(a: Tensor, b: Tensor, z: Tensor, R: Tensor, eps: float, bias_factor: float
-          ) -> tuple[Tensor, Tensor]:
-    """Relevance ``R`` of ``z = a + b`` split in proportion (the ProportionalSum rule)."""
-    zs = stabilize(z, eps)
-    s = R / zs
-    R_a, R_b = a * s, b * s
-    if bias_factor:
-        spread = bias_factor * ((zs - a - b) * s).sum(dim=-1, keepdim=True) / (
-            a.shape[-1] + b.shape[-1])
-        R_a, R_b = R_a + spread, R_b + spread
-    return R_a, R_b
-
-
-def apply_rule(rule: Rule, op: LinearOp, x: Tensor, R: Tensor, out: Tensor) -> Tensor:
-    """``rule`` on ``op`` as LayerRelevance applies it (``out``: the layer's output)."""
-    return rule(op, x, R, out=out) if getattr(rule, "uses_output", False) else rule(op, x, R)
+from rnnxbench.relevance.functions import proportional_split, rule_relevance
+from rnnxbench.relevance.rules import LinearOp, Rule
 
 Tensor = torch.Tensor
+
+
+def step_order(n_steps: int, reverse: bool) -> range:
+    """The steps in the order a direction reads them."""
+    return range(n_steps - 1, -1, -1) if reverse else range(n_steps)
 
 
 class LSTMDirection(torch.autograd.Function):
@@ -51,7 +39,7 @@ class LSTMDirection(torch.autograd.Function):
                 ) -> tuple[Tensor, Tensor, Tensor]:
         w_ih, w_hh, b_ih, b_hh = weights
         T = x.shape[0]
-        steps = range(T - 1, -1, -1) if reverse else range(T)
+        steps = step_order(T, reverse)
         x_proj = F.linear(x, w_ih, b_ih)  # as torch's CPU kernel: all steps first
         h, c = h0, c0
         outs: list[Tensor] = [None] * T  # type: ignore[list-item]
@@ -85,8 +73,8 @@ class LSTMDirection(torch.autograd.Function):
             if R_out is not None:
                 R_h = R_h + R_out[t]
             R_c = R_c + R_h
-            R_a, R_b = split(a, b, c, R_c, eps, bf)
-            R_in = apply_rule(rule, op, torch.cat([x[t], h_prev], dim=1), R_b, g_val)
+            R_a, R_b = proportional_split(a, b, c, R_c, eps, bf)
+            R_in = rule_relevance(rule, op, torch.cat([x[t], h_prev], dim=1), R_b, g_val)
             R_x[t] = R_in[:, :n_in]
             R_h, R_c = R_in[:, n_in:], R_a
         ctx.saved = None
@@ -101,7 +89,7 @@ class GRUDirection(torch.autograd.Function):
                 eps: float, bias_factor: float, reverse: bool) -> tuple[Tensor, Tensor]:
         w_ih, w_hh, b_ih, b_hh = weights
         T, H = x.shape[0], w_hh.shape[1]
-        steps = range(T - 1, -1, -1) if reverse else range(T)
+        steps = step_order(T, reverse)
         x_proj = F.linear(x, w_ih, b_ih)
         h = h0
         outs: list[Tensor] = [None] * T  # type: ignore[list-item]
@@ -135,9 +123,9 @@ class GRUDirection(torch.autograd.Function):
             h_prev, a_val, b_val, rb, n_pre, keep_n, keep_h, h_val = ctx.saved[t]
             if R_out is not None:
                 R_h = R_h + R_out[t]
-            R_n, R_h_direct = split(keep_n, keep_h, h_val, R_h, eps, bf)
-            R_a, R_b = split(a_val, rb, n_pre, R_n, eps, bf)
-            R_x[t] = apply_rule(rule_x, op_x, x[t], R_a, a_val)
-            R_h = R_h_direct + apply_rule(rule_h, op_h, h_prev, R_b, b_val)
+            R_n, R_h_direct = proportional_split(keep_n, keep_h, h_val, R_h, eps, bf)
+            R_a, R_b = proportional_split(a_val, rb, n_pre, R_n, eps, bf)
+            R_x[t] = rule_relevance(rule_x, op_x, x[t], R_a, a_val)
+            R_h = R_h_direct + rule_relevance(rule_h, op_h, h_prev, R_b, b_val)
         ctx.saved = None
         return R_x, R_h, None, None, None, None, None, None

@@ -56,7 +56,7 @@ def diverging_palette() -> list[str]:
     return [to_hex(c) for c in colormaps["bwr"](np.linspace(0, 1, 256))]
 
 
-def overview(exp: Exploration, store: dict[str, list]) -> tuple[Any, Any]:
+def overview(exp: Exploration) -> tuple[Any, Any]:
     """The confusion matrix figure and the explained sequences' table (its source is the
     selection every view follows)."""
     from bokeh.models import ColumnDataSource, DataTable, NumberFormatter, TableColumn
@@ -99,9 +99,10 @@ def overview(exp: Exploration, store: dict[str, list]) -> tuple[Any, Any]:
     return fig, table
 
 
-def projection_view(exp: Exploration, coords: np.ndarray, store: dict[str, list],
-                    threshold: float, method: str) -> tuple[Any, dict[str, Any]]:
-    """The projection figure and its sources (points, trajectory, labelled jumps)."""
+def projection_view(exp: Exploration, coords: np.ndarray, method: str
+                    ) -> tuple[Any, dict[str, Any]]:
+    """The projection figure and its sources (points; the trajectory and labelled jumps
+    of the selected sequence, which the page's script fills)."""
     from bokeh.models import ColumnDataSource, HoverTool, TapTool
     from bokeh.plotting import figure
 
@@ -127,27 +128,18 @@ def projection_view(exp: Exploration, coords: np.ndarray, store: dict[str, list]
                   HoverTool(renderers=[dots], tooltips=[
                       ("sample", "@sample"), ("step", "@step"), ("label", "@label"),
                       ("expected", "@ep_class (@ep_conf{0.00})")]))
-    traj = ColumnDataSource({"x": store["traj_x"][0].tolist(), "y": store["traj_y"][0].tolist(),
-                             "step": list(range(1, t + 1))}, name="trajectory")
+    traj = ColumnDataSource({"x": [], "y": [], "step": []}, name="trajectory")
     fig.line("x", "y", source=traj, line_color="black", line_width=2)
     fig.scatter("x", "y", source=traj, size=5, color="black")
-    jumps = ColumnDataSource(jump_labels(store, 0, threshold), name="jumps")
+    jumps = ColumnDataSource({"x": [], "y": [], "text": []}, name="jumps")
     fig.text("x", "y", text="text", source=jumps, text_font_size="9pt", x_offset=4,
              y_offset=-4, text_color="black")
     return fig, {"points": points, "traj": traj, "jumps": jumps}
 
 
-def jump_labels(store: dict[str, list], k: int, threshold: float) -> dict[str, list]:
-    """The steps of sequence ``k`` whose state moved more than ``threshold``."""
-    dist = np.asarray(store["dist"][k])
-    steps = np.flatnonzero(dist > threshold)
-    return {"x": [float(store["traj_x"][k][s]) for s in steps],
-            "y": [float(store["traj_y"][k][s]) for s in steps],
-            "text": [f"t={s + 1}" for s in steps]}
-
-
-def input_views(exp: Exploration, store: dict[str, list]) -> tuple[list[Any], dict[str, Any]]:
-    """The input figure and one relevance figure per explainer (a note for the others)."""
+def input_views(exp: Exploration) -> tuple[list[Any], dict[str, Any]]:
+    """The input figure and one relevance figure per explainer (a note for the others);
+    their sources hold the selected sequence, filled by the page's script."""
     from bokeh.models import ColumnDataSource, Div, LinearColorMapper
     from bokeh.plotting import figure
 
@@ -156,11 +148,12 @@ def input_views(exp: Exploration, store: dict[str, list]) -> tuple[list[Any], di
     vector = len(exp.step_shape) < 2
     width = min(WIDTH // 2 - 20, max(300, 5 * cols))
     height = max(120, min(260, int(width * rows / cols) + 60)) if not vector else 150
-    gt = ColumnDataSource(gt_boxes(store, 0, rows), name="gt_boxes")
-    series = ColumnDataSource(series_lines(store, 0, exp.bounds), name="series")
+    gt = ColumnDataSource({"left": [], "right": [], "top": [], "bottom": []},
+                          name="gt_boxes")
+    series = ColumnDataSource({"xs": [], "ys": []}, name="series")
     grey = LinearColorMapper(palette="Greys256", low=255, high=0)
     red_blue = LinearColorMapper(palette=diverging_palette(), low=0, high=255)
-    inp = ColumnDataSource({"image": [store["input"][0]]}, name="input")
+    inp = ColumnDataSource({"image": []}, name="input")
 
     def frame(title: str) -> Any:
         fig = figure(width=width, height=height, title=title, x_range=(0, cols),
@@ -186,8 +179,8 @@ def input_views(exp: Exploration, store: dict[str, list]) -> tuple[list[Any], di
                                  f"{html.escape(exp.missing.get(name, 'not run'))}</p>",
                             width=width))
             continue
-        src = ColumnDataSource({"image": [store[f"rel:{name}"][0]]}, name=f"relevance:{name}")
-        fig = frame(relevance_title(name, store[f"scale:{name}"][0]))
+        src = ColumnDataSource({"image": []}, name=f"relevance:{name}")
+        fig = frame(name)
         if not vector:  # the input shows faintly through the relevance
             fig.image("image", x=0, y=0, dw=cols, dh=rows, source=inp, color_mapper=grey,
                       global_alpha=0.3)
@@ -197,41 +190,19 @@ def input_views(exp: Exploration, store: dict[str, list]) -> tuple[list[Any], di
         figs.append(fig)
         sources[name], titles[name] = src, fig.title
     return figs, {"input": inp, "gt": gt, "series": series, "rels": sources,
-                  "titles": titles}
+                  "titles": titles, "rows": rows}
 
 
-def relevance_title(name: str, scale: float) -> str:
-    return f"{name}  (colour: ±{scale:.2e})" if scale > 0 else f"{name}  (all 0)"
-
-
-def gt_boxes(store: dict[str, list], k: int, rows: int) -> dict[str, list]:
-    spans = store["gt_spans"][k]
-    return {"left": [s[0] for s in spans], "right": [s[1] for s in spans],
-            "top": [rows] * len(spans), "bottom": [0] * len(spans)}
-
-
-def series_lines(store: dict[str, list], k: int, bounds: tuple[float, float]
-                 ) -> dict[str, list]:
-    """A vector sequence's dimensions as lines, dimension d in the band [D-1-d, D-d]."""
-    series = store["series"][k]
-    low, high = bounds
-    span = max(high - low, 1e-12)
-    d = len(series)
-    return {"xs": [[t + 0.5 for t in range(len(v))] for v in series],
-            "ys": [[d - 1 - i + 0.05 + 0.9 * (min(max(x, low), high) - low) / span for x in v]
-                   for i, v in enumerate(series)]}
-
-
-def time_views(exp: Exploration, store: dict[str, list], threshold: float, dmax: float
+def time_views(exp: Exploration, threshold: float, dmax: float
                ) -> tuple[list[Any], dict[str, Any]]:
-    """The expected-prediction heatmap, the step-distance bars and the threshold slider."""
+    """The expected-prediction heatmap, the step-distance bars and the threshold slider
+    (the sources of the selected sequence are filled by the page's script)."""
     from bokeh.models import ColumnDataSource, LinearColorMapper, Slider, Span
     from bokeh.plotting import figure
 
     c, t = exp.n_classes, exp.expected.shape[1]
-    expected = ColumnDataSource({"image": [store["expected"][0]]}, name="expected")
-    argmax = ColumnDataSource({"x": list(range(1, t + 1)),
-                               "y": store["expected"][0].argmax(0).tolist()}, name="argmax")
+    expected = ColumnDataSource({"image": []}, name="expected")
+    argmax = ColumnDataSource({"x": [], "y": []}, name="argmax")
     ep = figure(width=600, height=250, title="expected prediction per step (white: argmax)",
                 x_range=(0.5, t + 0.5), y_range=(-0.5, c - 0.5), x_axis_label="step",
                 y_axis_label="class", tools="save", toolbar_location=None)
@@ -239,7 +210,7 @@ def time_views(exp: Exploration, store: dict[str, list], threshold: float, dmax:
              color_mapper=LinearColorMapper(palette="Viridis256", low=0, high=1))
     ep.scatter("x", "y", source=argmax, marker="square", size=7, fill_color="white",
                line_color="black")
-    distances = ColumnDataSource(distance_bars(store, 0, threshold), name="distances")
+    distances = ColumnDataSource({"step": [], "dist": [], "color": []}, name="distances")
     bars = figure(width=600, height=230, title="distance between consecutive hidden states",
                   x_axis_label="step", y_axis_label="||h_t - h_(t-1)||", tools="save",
                   toolbar_location=None, x_range=(0.5, t + 0.5))
@@ -254,15 +225,10 @@ def time_views(exp: Exploration, store: dict[str, list], threshold: float, dmax:
                                 "distances": distances, "span": line, "slider": slider}
 
 
-def distance_bars(store: dict[str, list], k: int, threshold: float) -> dict[str, list]:
-    dist = np.asarray(store["dist"][k], dtype=float)
-    return {"step": list(range(1, len(dist) + 1)), "dist": dist.tolist(),
-            "color": ["crimson" if v > threshold else "steelblue" for v in dist]}
-
-
 def explorer_page(exp: Exploration, projection: str = "pca",
                   index_href: str = "../index.html") -> str:
     """The page's HTML (``projection``: pca or tsne)."""
+    from bokeh.document import Document
     from bokeh.embed import file_html
     from bokeh.layouts import column, gridplot, row
     from bokeh.models import ColumnDataSource, CustomJS, Div, Select
@@ -272,24 +238,20 @@ def explorer_page(exp: Exploration, projection: str = "pca",
     dist = step_distances(exp.states)
     store = sequence_store(exp, coords, dist)
     threshold = float(np.quantile(dist, 0.9)) if dist.size else 0.0
-    confusion, table = overview(exp, store)
-    proj, proj_src = projection_view(exp, coords, store, threshold, projection)
-    inputs, input_src = input_views(exp, store)
-    timed, time_src = time_views(exp, store, threshold, float(dist.max()) if dist.size else 1)
+    confusion, table = overview(exp)
+    proj, proj_src = projection_view(exp, coords, projection)
+    inputs, input_src = input_views(exp)
+    timed, time_src = time_views(exp, threshold, float(dist.max()) if dist.size else 1)
     colour = Select(title="colour by", value="expected prediction", name="colour",
                     options=["expected prediction", "true class"], width=200)
-    info = Div(text=selected_text(exp, 0), width=WIDTH, name="selected")
+    info = Div(text="", width=WIDTH, name="selected")
     seqs = table.source
-    store_src = ColumnDataSource({k: v for k, v in store.items()}, name="store")
-    args = {"seqs": seqs, "store": store_src, "colour": colour, "info": info,
-            "names": list(input_src["rels"]), "rels": list(input_src["rels"].values()),
-            "titles": list(input_src["titles"].values()), "rows": int(
-                as_image(exp.x[0], exp.step_shape).shape[0]),
-            "bounds": list(exp.bounds), **proj_src,
-            **{k: v for k, v in input_src.items() if k not in ("rels", "titles")},
-            **{k: v for k, v in time_src.items()}}
-    code = JS_PATH.read_text(encoding="utf-8")
-    update = CustomJS(args=args, code=code + "\nupdate();")
+    rels, titles = input_src.pop("rels"), input_src.pop("titles")
+    args = {"seqs": seqs, "store": ColumnDataSource(store, name="store"), "colour": colour,
+            "info": info, "names": list(rels), "rels": list(rels.values()),
+            "titles": list(titles.values()), "bounds": list(exp.bounds), **proj_src,
+            **input_src, **time_src}
+    update = CustomJS(args=args, code=JS_PATH.read_text(encoding="utf-8") + "\nupdate();")
     seqs.selected.js_on_change("indices", update)
     time_src["slider"].js_on_change("value", update)
     colour.js_on_change("value", update)
@@ -304,16 +266,11 @@ def explorer_page(exp: Exploration, projection: str = "pca",
     layout = column(head, row(confusion, table), row(column(colour, proj), column(*timed)),
                     info, Div(text="<h2>Input and relevance of the selected sequence</h2>"),
                     grid)
-    return file_html(layout, resources=INLINE,
+    doc = Document()
+    doc.add_root(layout)
+    doc.js_on_event("document_ready", update)  # the views of the first sequence
+    return file_html(doc, resources=INLINE,
                      title=f"rnnxbench explorer: {exp.task} / {exp.architecture}")
-
-
-def selected_text(exp: Exploration, k: int) -> str:
-    """What the page says about the selected sequence (the script rewrites it)."""
-    best = " ".join(str(int(c)) for c in exp.expected[k].argmax(1))
-    return (f"<p><b>selected</b>: sequence {int(exp.sample[k])} (row {k}), label "
-            f"{int(exp.label[k])}, predicted {int(exp.predicted[k])} with probability "
-            f"{float(exp.proba[k].max()):.3f}; expected prediction by step: {best}</p>")
 
 
 def header(exp: Exploration, accuracy: float, projection: str, index_href: str) -> str:
