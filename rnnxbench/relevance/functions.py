@@ -22,15 +22,17 @@ def rule_relevance(rule: Rule, op: LinearOp, x: Tensor, R: Tensor, out: Tensor |
 
 
 def proportional_split(a: Tensor, b: Tensor, z: Tensor, R: Tensor, eps: float,
-                       bias_factor: float) -> tuple[Tensor, Tensor]:
-    """Relevance ``R`` of ``z = a + b`` split in proportion (see :class:`ProportionalSum`)."""
-    zs = stabilize(z, eps)
+                       bias_factor: float, dim: int = -1, stabilized: bool = False
+                       ) -> tuple[Tensor, Tensor]:
+    """Relevance ``R`` of ``z = a + b`` split in proportion (see :class:`ProportionalSum`);
+    ``dim``: the units' axis; ``stabilized``: ``z`` is already ``stabilize(z, eps)``."""
+    zs = z if stabilized else stabilize(z, eps)
     s = R / zs
     Ra, Rb = a * s, b * s
     if bias_factor:
         rest = (zs - a - b) * s  # stabiliser's share (and rounding) per unit
-        n_units = a.shape[-1] + b.shape[-1]
-        spread = bias_factor * rest.sum(dim=-1, keepdim=True) / n_units
+        n_units = a.shape[dim] + b.shape[dim]
+        spread = bias_factor * rest.sum(dim=dim, keepdim=True) / n_units
         Ra, Rb = Ra + spread, Rb + spread
     return Ra, Rb
 

@@ -37,10 +37,13 @@ def _flat(result, is_lstm: bool) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize(("cls", "kw"), KINDS, ids=KIND_IDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_forward_equals_torch_bit_for_bit(cls, kw, dtype):
-    """Same outputs (output, h_n[, c_n]) as torch's module in eval mode, bit for bit, for
-    batch_first True/False, uni/bidirectional, 1-3 layers, given hx, unbatched input, with
-    and without biases (float32 LSTM compared with torch's non-oneDNN CPU kernel)."""
+def test_forward_equals_torch(cls, kw, dtype):
+    """Same outputs (output, h_n[, c_n]) as torch's module in eval mode, for batch_first
+    True/False, uni/bidirectional, 1-3 layers, given hx, unbatched input, with and without
+    biases (float32 LSTM compared with torch's non-oneDNN CPU kernel): nn.RNN bit for bit;
+    nn.GRU / nn.LSTM to rounding (their fused directions compute tanh as 2 sigmoid(2u) - 1
+    on feature-major blocks: float32 within 1e-6, as torch's own oneDNN and native kernels
+    agree, float64 within 1e-14)."""
     torch.manual_seed(0)
     comp = Composite(Epsilon())
     is_lstm = cls is nn.LSTM
@@ -67,7 +70,11 @@ def test_forward_equals_torch_bit_for_bit(cls, kw, dtype):
         for w, g in zip(want, got, strict=True):
             assert g.shape == w.shape, case
             assert g.dtype == w.dtype, case
-            assert torch.equal(g, w), (case, (g - w).abs().max().item())
+            if cls is nn.RNN:
+                assert torch.equal(g, w), (case, (g - w).abs().max().item())
+            else:
+                atol = 1e-6 if dtype == torch.float32 else 1e-14
+                torch.testing.assert_close(g, w, rtol=0, atol=atol, msg=str(case))
 
 
 def test_float32_lstm_close_to_onednn_kernel():
@@ -90,7 +97,8 @@ def test_forward_in_relevance_mode_keeps_model_outputs():
         want = m(x)
     with relevance_mode(m, Composite(Epsilon())):
         got = m(x.requires_grad_(True))
-    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=1e-14)
+    torch.testing.assert_close(got[1], want[1], rtol=0, atol=1e-14)
     assert "forward" not in vars(m)  # torch's forward is back after the block
 
 
