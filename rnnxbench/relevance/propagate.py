@@ -209,10 +209,11 @@ def propagate(model: nn.Module, inputs: Tensor, target: Tensor, composite: Compo
     """Input relevance for ``target``: one relevance-mode forward and backward pass."""
     model.eval()
     x = inputs.detach().clone().requires_grad_(True)
-    with relevance_mode(model, composite, roles=roles,
-                        model_input=x if bounded_input else None), _frozen(model), \
-            cudnn_disabled(), torch.enable_grad():
-        logits = model(x)
+    with cudnn_disabled(), torch.enable_grad():
+        with relevance_mode(model, composite, roles=roles,
+                            model_input=x if bounded_input else None), _frozen(model):
+            logits = model(x)
+        # the graph holds the rules: the backward needs neither hooks nor the torch mode
         R0 = start_relevance(logits, target, start)
         (R,) = torch.autograd.grad(logits, x, R0, allow_unused=True)
     return torch.zeros_like(x) if R is None else R.detach()

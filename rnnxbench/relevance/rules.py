@@ -273,6 +273,8 @@ class Mixed(Rule):
         key = ("mixed", self.n_bounded, self.alpha, self.beta, self.low, self.high)
         # column-wise weights: W on pixel inputs, alpha w+ - beta w- on state inputs
         w_mix, w_box = op.derived(key, lambda: self._weights(op, x))
+        if op.dense:
+            return self._dense(op, x, R, key, w_mix, w_box)
         pixels = _feature_mask(x, op.channel_dim, self.n_bounded)
         p_neg = (x * (1 - pixels)).clamp(max=0)
         if not bool(p_neg.any()):  # non-negative states (after a ReLU): the thesis' rule
@@ -289,6 +291,26 @@ class Mixed(Rule):
         s = R / stabilize(z, self.stabilizer)
         c, c_box = op.transpose_pair(s, x, w_mix, w_box, key)
         return x_rest * c + p_neg * op.transpose(s, x, w_neg) - c_box
+
+    def _dense(self, op: LinearOp, x: Tensor, R: Tensor, key: tuple, w_mix: Tensor,
+               w_box: Tensor) -> Tensor:
+        """The same for dense ops, with the box term's matmul over the pixel columns only
+        and the negative states' over the state columns only."""
+        n = self.n_bounded
+        box = op.derived(("mixed-box-pixels", *key), lambda: w_box[:, :n].contiguous())
+        z = op(x, w_mix) - op.on_ones(x, w_box, key)
+        p_neg = x[..., n:].clamp(max=0)
+        signed = bool(p_neg.any())
+        if signed:  # x_rest w_mix + p- w_neg = x w_mix + p- (w_neg - w_mix) on the states
+            w_d = op.derived(("mixed-neg-states", *key), lambda: (
+                self.alpha * op.neg - self.beta * op.pos)[:, n:] - w_mix[:, n:])
+            z = z + F.linear(p_neg, w_d)
+        s = R / stabilize(z, self.stabilizer)
+        out = x * (s @ w_mix)
+        out[..., :n] -= s @ box
+        if signed:
+            out[..., n:] += p_neg * (s @ w_d)
+        return out
 
     def _weights(self, op: LinearOp, x: Tensor) -> Tensor:
         w = op.weight
