@@ -138,9 +138,9 @@ def _load_report():
 
 
 @pytest.fixture(scope="session")
-def arras():
-    """Arras et al.'s NumPy LRP for LSTMs (``arras_lstm.py``)."""
-    return _load("arras_lstm.py")
+def numpy_lrp():
+    """Arras et al.'s NumPy LRP for recurrent classifiers (``numpy_lrp.py``)."""
+    return _load("numpy_lrp.py")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
