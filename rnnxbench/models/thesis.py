@@ -30,6 +30,7 @@ from rnnxbench.models.dropout import (
 )
 from rnnxbench.models.layers import BIAS_MODES, ThesisLinear, check_bias
 from rnnxbench.registry import ARCHITECTURES
+from rnnxbench.relevance.fused import ReLURecurrence
 from rnnxbench.tasks.base import InputSpec
 from rnnxbench.validate import Interval, Options, SequenceOf
 
@@ -101,6 +102,19 @@ class ThesisRNN(Architecture):
         logits = self._run(x, rec)
         return logits, self._trace(x, rec)
 
+    def _fused_recurrence(self, composite: Any, u: torch.Tensor, cell: str, recurrent: str
+                          ) -> torch.Tensor:
+        """In relevance mode (eval: dropout is the identity): the loop of ``cell`` on
+        ``[u_t | r_{t-1}]`` and ``recurrent`` as one function
+        (:class:`~rnnxbench.relevance.fused.ReLURecurrence`), each layer with the rule of
+        its role; returns the last cell state."""
+        roles = self.relevance_roles()
+        layers = (getattr(self, cell), getattr(self, recurrent))
+        rules = tuple(composite.rule(*roles.get(name, ("hidden", 0)))
+                      for name in (cell, recurrent))
+        r0 = u.new_zeros(u.shape[0], layers[1].out_features)
+        return ReLURecurrence.apply(u, r0, tuple(m.relevance_op() for m in layers), rules)
+
     @staticmethod
     def _check_x(x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[1] < 1:
@@ -170,6 +184,11 @@ class Shallow(ThesisRNN):
         y = self.out_layer(ha)
         rec("out_layer", ha, y)
         return y
+
+    def relevance_forward(self, composite: Any, x: torch.Tensor) -> torch.Tensor:
+        """The forward in relevance mode: the recurrence as one function."""
+        self._check_x(x)
+        return self.out_layer(self._fused_recurrence(composite, x, "in_layer", "rec_layer"))
 
     def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         empty = x.new_zeros(x.shape[0], 0, self.hidden)
@@ -263,12 +282,23 @@ class Deep(ThesisRNN):
                 hd = self.rec_drop(ha)
                 r = self.rec_act(self.rec_layer(hd))
                 rec("rec_layer", hd, r)
+        return self._head(ha, rec)
+
+    def _head(self, ha: torch.Tensor, rec: CallRecorder) -> torch.Tensor:
         hd = self.head_drop(ha)
         o1 = self.head_act(self.head_layer(hd))
         rec("head_layer", hd, o1)
         y = self.out_layer(o1)
         rec("out_layer", o1, y)
         return y
+
+    def relevance_forward(self, composite: Any, x: torch.Tensor) -> torch.Tensor:
+        """The forward in relevance mode: the input path and the head through their
+        modules, the recurrence as one function."""
+        self._check_x(x)
+        rec = CallRecorder(False)
+        u = self.in_drop(self._inputs(x, rec))
+        return self._head(self._fused_recurrence(composite, u, "cell_layer", "rec_layer"), rec)
 
     def _trace(self, x: torch.Tensor, rec: CallRecorder) -> Trace:
         empty_in = x.new_zeros(x.shape[0], 0, self.cell_units)

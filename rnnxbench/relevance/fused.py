@@ -225,3 +225,53 @@ class GRUDirection(torch.autograd.Function):
 def _rows(v: Tensor) -> Tensor:
     """Feature-major ``(T, H, N)`` as ``(T * N, H)`` rows (time-major order)."""
     return v.transpose(1, 2).reshape(-1, v.shape[1])
+
+
+class ReLURecurrence(torch.autograd.Function):
+    """The thesis' ReLU cell over all steps as one function: ``h_t = relu(A [u_t | r_{t-1}]
+    + a)``, ``r_t = relu(B h_t + b)`` for ``t < T`` (``r_0 = 0``); returns ``h_T``. The
+    forward is the layers' own arithmetic (``F.linear``); the backward loop applies
+    ``rule_a`` to A and ``rule_b`` to B at every step (ReLUs pass relevance unchanged).
+    ``u``: ``(N, T, F)``; ``r0``: the initial state ``(N, R)`` (zeros; it gets the relevance
+    the rule gives it); ``ops``, ``rules``: ``(A, B)``."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, r0: Tensor, ops: tuple, rules: tuple) -> Tensor:
+        op_a, op_b = ops
+        N, T, F_ = u.shape
+        H, R = op_a.weight.shape[0], op_b.weight.shape[0]
+        xr = u.new_empty(T, N, F_ + R)  # [u_t | r_{t-1}]
+        xr[:, :, :F_] = u.transpose(0, 1)
+        xr[0, :, F_:] = r0
+        pre_a, h = u.new_empty(T, N, H), u.new_empty(T, N, H)
+        pre_b = u.new_empty(max(T - 1, 0), N, R)
+        for t in range(T):
+            _linear(xr[t], op_a, out=pre_a[t])
+            torch.clamp_min(pre_a[t], 0, out=h[t])
+            if t < T - 1:
+                _linear(h[t], op_b, out=pre_b[t])
+                torch.clamp_min(pre_b[t], 0, out=xr[t + 1, :, F_:])
+        ctx.save_for_backward(xr, pre_a, h, pre_b)
+        ctx.ops, ctx.rules = ops, rules
+        return h[T - 1].clone()
+
+    @staticmethod
+    def backward(ctx: Any, R_h: Tensor) -> tuple[Any, ...]:
+        xr, pre_a, h, pre_b = ctx.saved_tensors
+        (op_a, op_b), (rule_a, rule_b) = ctx.ops, ctx.rules
+        T, N, _ = xr.shape
+        F_ = xr.shape[2] - op_b.weight.shape[0]
+        R_u = xr.new_empty(T, N, F_)
+        for t in reversed(range(T)):
+            R_xr = rule_relevance(rule_a, op_a, xr[t], R_h, pre_a[t])
+            R_u[t] = R_xr[:, :F_]
+            if t > 0:
+                R_h = rule_relevance(rule_b, op_b, h[t - 1], R_xr[:, F_:], pre_b[t - 1])
+        return R_u.transpose(0, 1), R_xr[:, F_:], None, None
+
+
+def _linear(x: Tensor, op: LinearOp, out: Tensor) -> Tensor:
+    """``F.linear(x, op.weight, op.bias)`` into ``out`` (the same kernel: addmm / mm)."""
+    if op.bias is None:
+        return torch.mm(x, op.weight.t(), out=out)
+    return torch.addmm(op.bias, x, op.weight.t(), out=out)

@@ -93,9 +93,11 @@ def relevance_mode(model: nn.Module, composite: Composite, *,
         for name, module in model.named_modules():
             if hasattr(module, "relevance_forward"):
                 # a custom cell declares its own relevance flow (its submodules keep
-                # their rules through their hooks)
+                # their rules through their hooks); the model's own relevance_forward
+                # (the root's) still gets the rules for arithmetic between its modules
                 stack.enter_context(_custom(module, composite))
-                handled.add(module)
+                if name:
+                    handled.add(module)
                 continue
             if isinstance(module, RECURRENT):
                 stack.enter_context(_unrolled(module, composite, model_input))

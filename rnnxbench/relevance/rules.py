@@ -165,9 +165,16 @@ class Epsilon(Rule):
     def __init__(self, epsilon: float = 1e-3, bias_factor: float = 0.0):
         self.epsilon, self.bias_factor = epsilon, bias_factor
 
-    def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
-        wx = op(x)
-        z = wx if op.bias is None else op.add_bias(wx)
+    uses_output = True  # z is the layer's output (bias included) from the forward pass
+
+    def __call__(self, op: LinearOp, x: Tensor, R: Tensor, out: Tensor | None = None
+                 ) -> Tensor:
+        if out is None:
+            wx = op(x)
+            z = wx if op.bias is None else op.add_bias(wx)
+        else:
+            z = out
+            wx = op.without_bias(out) if self.bias_factor else None
         zs = stabilize(z, self.epsilon)
         s = R / zs
         out = x * op.transpose(s, x)
@@ -242,11 +249,15 @@ class ZBox(Rule):
     def __init__(self, low: float = -1.0, high: float = 1.0, stabilizer: float = 1e-9):
         self.low, self.high, self.stabilizer = low, high, stabilizer
 
-    def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
+    uses_output = True  # W x from the layer's output (minus its bias)
+
+    def __call__(self, op: LinearOp, x: Tensor, R: Tensor, out: Tensor | None = None
+                 ) -> Tensor:
         # l w+ + h w- folded into one weight: its op on ones is the constant root term
         w_box = op.derived(("box", self.low, self.high),
                            lambda: self.low * op.pos + self.high * op.neg)
-        z = op(x) - op.on_ones(x, w_box, ("box", self.low, self.high))
+        wx = op(x) if out is None else op.without_bias(out)
+        z = wx - op.on_ones(x, w_box, ("box", self.low, self.high))
         s = R / stabilize(z, self.stabilizer)
         c, c_box = op.transpose_pair(s, x, op.weight, w_box, ("zbox", self.low, self.high))
         return x * c - c_box
