@@ -208,16 +208,18 @@ class AlphaBeta(Rule):
                  ) -> Tensor:
         a, b, eps = self.alpha, self.beta, self.stabilizer
         wp, wn = op.pos, op.neg
-        if not bool((x < 0).any()):  # inputs after a ReLU: only x+ terms
+        if not (x.numel() and bool(x.amin() < 0)):  # inputs after a ReLU: only x+ terms
+            # z+ = x w+ >= +0, so z+ + eps is stabilize(z+, eps) (one pass, the same bits)
             if not b:
-                s = R / stabilize(op(x, wp), eps)
-                return a * x * op.transpose(s, x, wp)
+                s = R / op(x, wp).add_(eps)
+                c = op.transpose(s, x, wp)
+                return x * c if a == 1 else a * x * c
             if out is not None:  # z- = (x w) - z+, with x w from the forward pass
                 zp = op(x, wp)
                 zn = op.without_bias(out) - zp
             else:
                 zp, zn = op.forward_many(x, [wp, wn], "pos,neg")
-            sp, sn = R / stabilize(zp, eps), R / stabilize(zn, eps)
+            sp, sn = R / (zp + eps), R / stabilize(zn, eps)
             key = ("ab", a, b)
             weights = op.derived(("ab-weights", a, b), lambda: torch.stack([a * wp, -b * wn]))
             return x * op.transpose_sum([sp, sn], x, list(weights.unbind(0)), key)
