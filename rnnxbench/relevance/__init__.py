@@ -3,6 +3,8 @@
 Modules: :mod:`~rnnxbench.relevance.rules` (rules and :class:`LinearOp`),
 :mod:`~rnnxbench.relevance.functions` (autograd functions whose backward is relevance),
 :mod:`~rnnxbench.relevance.cells` (torch's RNN/GRU/LSTM as unrolled cells),
+:mod:`~rnnxbench.relevance.fused` (a whole LSTM/GRU direction or ReLU recurrence as one
+function: one forward, one backward loop),
 :mod:`~rnnxbench.relevance.propagate` (the hooks, :func:`propagate`),
 :mod:`~rnnxbench.relevance.arithmetic` (arithmetic between modules) and
 :mod:`~rnnxbench.relevance.base` (:class:`Composite`, :class:`UnsupportedModel`).
@@ -12,7 +14,9 @@ How a module of its own joins (checked in this order, as zennit's canonizers do)
 
 - ``relevance_forward(composite, *args, **kwargs)``: the module runs this in place of its
   ``forward`` in relevance mode, building its own relevance flow from
-  :mod:`~rnnxbench.relevance.functions` (its submodules keep their hooks and rules);
+  :mod:`~rnnxbench.relevance.functions` or :mod:`~rnnxbench.relevance.fused` (its
+  submodules keep their hooks and rules; on the model itself, the arithmetic between its
+  modules keeps its rules too);
 - ``relevance_op() -> LinearOp``: a leaf module that is linear in its input gives its map
   ``x -> op(x, w)`` with ``weight`` and ``bias`` (the bias as added, in ``channel_dim``).
   The layer gets the composite's rule for its role (input / hidden / mixed); a pooling-like

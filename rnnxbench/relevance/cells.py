@@ -1,10 +1,11 @@
 """torch's nn.RNN / nn.GRU / nn.LSTM as unrolled cells that carry relevance.
 
-Same forward values as the fused modules in eval mode (the same operations in the same order
-as torch's CPU kernels: input projections for the whole sequence first, then per step
-``linear_hh(h) + x_proj[t]``), built from relevance functions: the linear maps get the
-composite's rule, gates are constants (signal-take-all), gated sums split relevance in
-proportion (Arras et al. 2017; ../shared/spec/recurrent-lrp.md).
+The forward values of the torch modules in eval mode (nn.RNN: the same operations in the
+same order as torch's CPU kernel, bit for bit; nn.LSTM / nn.GRU: each direction one function
+of :mod:`rnnxbench.relevance.fused`, equal to torch's kernel to float rounding), with
+relevance: the linear maps get the composite's rule, gates are constants (signal-take-all),
+gated sums split relevance in proportion (Arras et al. 2017;
+../shared/spec/recurrent-lrp.md).
 
 Relevance per step (LSTM, ``c_t = f*c_{t-1} + i*g``, ``h_t = o*tanh(c_t)``):
 

@@ -100,7 +100,7 @@ class LSTMDirection(torch.autograd.Function):
         zeros = c2.new_zeros(H, N)
         R_h = zeros if R_hT is None else R_hT.t()
         R_c = zeros if R_cT is None else R_cT.t()
-        R_out_T = None if R_out is None else R_out.transpose(1, 2).contiguous()
+        R_out_T = _by_step(R_out, T)
         R_in = xh.new_empty(T + 1, E + H, N)  # relevance of [x_t | h_{t-1}], by row
         fast = type(rule) is Epsilon
         if fast:  # R(g) / (2 z + 2 eps sign z) with 2 W: the rule's s = R(g) / (z + ...)
@@ -108,7 +108,7 @@ class LSTMDirection(torch.autograd.Function):
             s_g, tmp = c2.new_empty(H, N), c2.new_empty(E + H, N)
         for t in reversed(steps):
             row = t + off
-            if R_out_T is not None:
+            if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
             R_c = R_c + R_h
             R_a, R_b = proportional_split(a2[t], b2[t], stabilize(c2[t], 2 * eps), R_c,
@@ -194,7 +194,7 @@ class GRUDirection(torch.autograd.Function):
         (rule_x, rule_h), (op_x, op_h) = ctx.rules, ctx.ops
         T, H, N = a2.shape
         R_h = a2.new_zeros(H, N) if R_hT is None else R_hT.t()
-        R_out_T = None if R_out is None else R_out.transpose(1, 2).contiguous()
+        R_out_T = _by_step(R_out, T)
         R_a = torch.empty_like(a2)  # relevance of W_in x_t + b_in, for the input half
         fast = type(rule_h) is Epsilon
         if fast:
@@ -202,7 +202,7 @@ class GRUDirection(torch.autograd.Function):
         for t in reversed(steps):
             row = t + off
             h_prev, h_t = hb[row, :H], hb[t + 1 - off, :H]
-            if R_out_T is not None:
+            if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
             R_n, R_h_direct = proportional_split(keep_n[t], keep_h[t], h_t, R_h, eps, bf,
                                                  dim=0)
@@ -220,6 +220,15 @@ class GRUDirection(torch.autograd.Function):
         # the input half: the rule of W_in x + b_in over all steps at once
         R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a), _rows(0.5 * a2))
         return R_x.view(x.shape), R_h.t(), None, None, None, None, None, None
+
+
+def _by_step(R_out: Tensor | None, n_steps: int) -> list[Tensor | None]:
+    """The relevance of each step's output, feature-major, None where it is all zero (a
+    classifier that reads one step gets zeros at every other)."""
+    if R_out is None:
+        return [None] * n_steps
+    nonzero = R_out.ne(0).flatten(1).any(1).tolist()
+    return [R_out[t].t().contiguous() if nz else None for t, nz in enumerate(nonzero)]
 
 
 def _rows(v: Tensor) -> Tensor:
