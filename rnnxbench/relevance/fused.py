@@ -227,7 +227,7 @@ def _by_step(R_out: Tensor | None, n_steps: int) -> list[Tensor | None]:
     classifier that reads one step gets zeros at every other)."""
     if R_out is None:
         return [None] * n_steps
-    nonzero = R_out.ne(0).flatten(1).any(1).tolist()
+    nonzero = torch.count_nonzero(R_out, dim=(1, 2)).tolist()
     return [R_out[t].t().contiguous() if nz else None for t, nz in enumerate(nonzero)]
 
 
