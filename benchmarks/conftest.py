@@ -12,6 +12,8 @@ At the end of a run with benchmarks, the ratio table is printed in the terminal 
 from __future__ import annotations
 
 import importlib.util
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,6 +83,50 @@ def make_model(maj_spec: InputSpec) -> Callable[[str], Architecture]:
         return ARCHITECTURES.get(name)(maj_spec)
 
     return make
+
+
+def timed_forward_backward(model: torch.nn.Module, x: torch.Tensor,
+                           target: torch.Tensor) -> float:
+    """Seconds of one baseline pass (fresh input leaf, parameter grads cleared around it)."""
+    xb = x.detach().clone().requires_grad_(True)
+    for p in model.parameters():
+        p.grad = None
+    start = time.perf_counter()
+    model(xb).gather(1, target[:, None]).sum().backward()
+    elapsed = time.perf_counter() - start
+    for p in model.parameters():
+        p.grad = None
+    return elapsed
+
+
+@pytest.fixture(scope="session")
+def time_paired() -> Callable[..., torch.Tensor]:
+    """``time_paired(benchmark, explain, model, x, target, rounds, warmup_rounds)``: times
+    ``explain(x, target)`` with one untimed-by-pytest-benchmark baseline pass right before
+    each round (in pedantic's ``setup``); the median of the per-round ratios goes to
+    ``extra_info`` as ``paired_ratio`` (with its quartiles): on a shared machine the load
+    can change between the baseline benchmark and an explainer's, the pairs drift less.
+    Returns explain's result."""
+
+    def run(benchmark, explain, model, x, target, rounds: int, warmup_rounds: int):
+        paired: list[float] = []
+
+        def setup():
+            paired.append(timed_forward_backward(model, x, target))
+            return (x, target), {}
+
+        result = benchmark.pedantic(explain, setup=setup, rounds=rounds,
+                                    warmup_rounds=warmup_rounds)
+        stats = getattr(benchmark.stats, "stats", None)  # None with --benchmark-disable
+        if stats is not None and len(stats.data) >= 2:
+            # stats.data: the timed rounds in order; `paired` also holds the warmups'
+            ratios = [e / b for e, b in zip(stats.data, paired[warmup_rounds:], strict=False)]
+            q1, med, q3 = statistics.quantiles(ratios, n=4)
+            benchmark.extra_info.update(paired_ratio=med, paired_ratio_q1=q1,
+                                        paired_ratio_q3=q3)
+        return result
+
+    return run
 
 
 @pytest.fixture(scope="session")

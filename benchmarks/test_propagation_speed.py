@@ -4,7 +4,9 @@ same model and batch (issue 15's goal: at most 1.5x), at batch 64 and 1,000.
 Architectures: the thesis' shallow and deep models and torch's nn.LSTM / nn.GRU
 classifiers of the registry (``lstm``, ``gru``), on MAJ-shaped inputs. Each architecture x
 batch is one group (``architecture`` = "<name>, batch <B>" in ``extra_info``) with its own
-``baseline``; ``report.py`` divides by it. dtd on the LSTM and GRU is unsupported (it
+``baseline``; ``report.py`` divides by it, and each explanation round is paired with a
+baseline pass right before it (``paired_ratio``, the steadier number on a shared machine).
+dtd on the LSTM and GRU is unsupported (it
 assumes a ReLU network) and skipped. Nothing here asserts on time.
 """
 
@@ -27,7 +29,7 @@ GOAL = 1.5
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_propagation_speed(benchmark, make_model, maj_spec, run_info, time_baseline,
+def test_propagation_speed(benchmark, make_model, maj_spec, run_info, time_baseline, time_paired,
                            architecture: str, batch: int, method: str) -> None:
     model = make_model(architecture).eval()
     gen = torch.Generator().manual_seed(batch)
@@ -45,6 +47,6 @@ def test_propagation_speed(benchmark, make_model, maj_spec, run_info, time_basel
     reason = unsupported_reason(cls, model)
     if reason:
         pytest.skip(reason)
-    relevance = benchmark.pedantic(cls(model).attribute, args=(x, target), rounds=ROUNDS,
-                                   warmup_rounds=WARMUP_ROUNDS)
+    relevance = time_paired(benchmark, cls(model).attribute, model, x, target, ROUNDS,
+                            WARMUP_ROUNDS)
     assert relevance.shape == x.shape and bool(torch.isfinite(relevance).all())

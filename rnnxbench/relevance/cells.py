@@ -159,7 +159,8 @@ def recurrent_forward(module: nn.Module, input: Tensor, hx: Any, composite: Comp
             outs.append(out)
             hs.append(h)
             cs.append(c)
-        layer_in = torch.cat(outs, dim=2) if D == 2 else outs[0]
+        # the directions' outputs are views of their state buffers: one copy here
+        layer_in = torch.cat(outs, dim=2) if D == 2 else outs[0].contiguous()
     h_n = torch.stack(hs)
     c_n = torch.stack(cs) if is_lstm else None
     if unbatched:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from rnnxbench.relevance.functions import proportional_split, rule_relevance
-from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, stabilize
+from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, StepForm, stabilize
 
 Tensor = torch.Tensor
 
@@ -31,28 +31,30 @@ def step_order(n_steps: int, reverse: bool) -> range:
 
 
 def _lstm_weights(weights: tuple, H: int) -> Tensor:
-    """``[W_ih | W_hh | b_ih + b_hh]`` with torch's gate rows (i, f, g, o) reordered
-    (i, f, o, g) and ``g``'s rows doubled (exact: a power of two)."""
+    """``[W_ih | W_hh | b_ih + b_hh]`` (zeros without biases) with torch's gate rows
+    (i, f, g, o) reordered (i, f, o, g) and ``g``'s rows doubled (exact: a power of two)."""
     w_ih, w_hh, b_ih, b_hh = weights
-    cols = [w_ih, w_hh] if b_ih is None else [w_ih, w_hh, (b_ih + b_hh)[:, None]]
-    w = torch.cat(cols, dim=1)
+    b = w_ih.new_zeros(4 * H) if b_ih is None else b_ih + b_hh
+    w = torch.cat([w_ih, w_hh, b[:, None]], dim=1)
     return torch.cat([w[:2 * H], w[3 * H:], 2 * w[2 * H:3 * H]])
 
 
 class LSTMDirection(torch.autograd.Function):
     """``(outputs (T, N, H), h_T, c_T)`` of one direction over time-major ``x``.
 
-    Inside, everything is feature-major: step ``t`` reads the columns of
-    ``[x_t | h_{t-1} | 1]`` (one buffer for all steps, which the forward fills with each
-    new state), its gates are one matmul with ``[W_ih | W_hh | b]`` and every gate is a
-    contiguous block of rows, so that every element-wise operation runs on contiguous
-    memory. ``tanh(u) = 2 sigmoid(2 u) - 1`` (one sigmoid for all four gates; twice as
-    fast as torch's tanh on the CPU, 1.7e-7 from it in float32), so the cell carries
-    ``2 c``, ``2 f c`` and ``2 i g`` and the g rows' pre-activation doubled; the relevance
-    pass divides by ``2 c + 2 eps sign(c)``, which gives exactly the same shares (scaling by
-    two is exact). With the epsilon rule the denominators are the forward's pre-activations
-    of ``g`` and the backward loop's one matmul per step gives the relevance of
-    ``[x_t | h_{t-1}]``; other rules are called per step.
+    Inside, the states are feature-major: step ``t`` reads the column block
+    ``[h_{t-1} | 1]`` of one buffer for all steps (which the forward fills with each new
+    state) and ``x_t`` where it lies (BLAS reads it transposed, no copy); its gates are
+    ``W_x x_t + [W_h | b] [h_{t-1} | 1]`` and every gate is a contiguous block of rows, so
+    that every element-wise operation runs on contiguous memory.
+    ``tanh(u) = 2 sigmoid(2 u) - 1`` (one sigmoid for all four gates; twice as fast as
+    torch's tanh on the CPU, 1.7e-7 from it in float32), so the cell carries ``2 c``,
+    ``2 f c`` and ``2 i g`` and the g rows' pre-activation doubled; the relevance pass
+    divides by ``2 c + 2 eps sign(c)``, which gives exactly the same shares (scaling by two
+    is exact). With the epsilon rule the denominators are the forward's pre-activations of
+    ``g`` and the backward loop gives the relevance of ``h_{t-1}`` (feature-major) and of
+    ``x_t`` (sample-major, where the input lies) with one matmul each; other rules are
+    called per step.
     """
 
     @staticmethod
@@ -62,50 +64,53 @@ class LSTMDirection(torch.autograd.Function):
         T, N, E = x.shape
         H = weights[1].shape[1]
         w = _lstm_weights(weights, H)
+        w_x, w_h = w[:, :E].contiguous(), w[:, E:].contiguous()
         steps = step_order(T, reverse)
         kw = {"dtype": x.dtype, "device": x.device}
-        # rows of [x_t | h_{t-1} | 1]: step t reads row t + off, writes h_t to t + 1 - off
+        # rows of [h_{t-1} | 1]: step t reads row t + off, writes h_t to row t + 1 - off
         off = int(reverse)
-        xh = torch.empty(T + 1, w.shape[1], N, **kw)
-        xh[off:off + T, :E] = x.transpose(1, 2)
-        xh[:, E + H:] = 1.0
-        xh[steps[0] + off, E:E + H] = h0.t()
+        hb = torch.empty(T + 1, H + 1, N, **kw)
+        hb[:, H] = 1.0
+        hb[steps[0] + off, :H] = h0.t()
         gates = torch.empty(4 * H, N, **kw)  # sigmoid(i, f, o, 2 g_pre)
         g2_pre = torch.empty(T, H, N, **kw)  # 2 g_pre: the rule's denominators
         a2, b2, c2 = (torch.empty(T, H, N, **kw) for _ in range(3))  # 2 f c, 2 i g, 2 c
         u = torch.empty(H, N, **kw)
         c = 2 * c0.t()
         for t in steps:
-            torch.mm(w, xh[t + off], out=gates)
+            torch.mm(w_x, x[t].t(), out=gates).addmm_(w_h, hb[t + off])
             g2_pre[t] = gates[3 * H:]
             i, f, o, s_g = gates.sigmoid_().split(H)
             torch.mul(f, c, out=a2[t])
             torch.mul(i, torch.mul(s_g, 4, out=u).sub_(2), out=b2[t])  # 2 i tanh(g)
             c = torch.add(a2[t], b2[t], out=c2[t])
-            torch.mul(o, torch.sigmoid(c, out=u).mul_(2).sub_(1), out=xh[t + 1 - off, E:E + H])
-        ctx.save_for_backward(xh, g2_pre, a2, b2, c2)
+            torch.mul(o, torch.sigmoid(c, out=u).mul_(2).sub_(1), out=hb[t + 1 - off, :H])
+        ctx.save_for_backward(x, hb, g2_pre, a2, b2, c2)
         ctx.steps, ctx.off, ctx.rule, ctx.op_g = steps, off, rule, op_g
         ctx.eps, ctx.bias_factor = eps, bias_factor
-        outs = xh[1 - off:1 - off + T, E:E + H].transpose(1, 2).contiguous()  # h_t by time
-        return outs, outs[steps[-1]].clone(), (0.5 * c).t().contiguous()
+        outs = _outputs(hb, off, T, H)
+        return outs, outs[steps[-1]].contiguous(), (0.5 * c).t().contiguous()
 
     @staticmethod
     def backward(ctx: Any, R_out: Tensor | None, R_hT: Tensor | None, R_cT: Tensor | None
                  ) -> tuple[Any, ...]:
-        xh, g2_pre, a2, b2, c2 = ctx.saved_tensors
+        x, hb, g2_pre, a2, b2, c2 = ctx.saved_tensors
         steps, off, rule, op = ctx.steps, ctx.off, ctx.rule, ctx.op_g
         eps, bf = ctx.eps, ctx.bias_factor
         T, H, N = c2.shape
-        E = op.weight.shape[1] - H
+        E = x.shape[2]
         zeros = c2.new_zeros(H, N)
         R_h = zeros if R_hT is None else R_hT.t()
         R_c = zeros if R_cT is None else R_cT.t()
         R_out_T = _by_step(R_out, T)
-        R_in = xh.new_empty(T + 1, E + H, N)  # relevance of [x_t | h_{t-1}], by row
+        R_x = x.new_empty(T, N, E)  # sample-major, as x lies
         fast = type(rule) is Epsilon
         if fast:  # R(g) / (2 z + 2 eps sign z) with 2 W: the rule's s = R(g) / (z + ...)
-            w_t = 2 * op.weight.t()
-            s_g, tmp = c2.new_empty(H, N), c2.new_empty(E + H, N)
+            w_x, w_ht = 2 * op.weight[:, :E], (2 * op.weight[:, E:]).t().contiguous()
+            s_g = c2.new_empty(H, N)
+        else:  # [x_t | h_{t-1}] and g's pre-activation of every step, sample-major
+            X = torch.cat([x, hb[off:off + T, :H].transpose(1, 2)], dim=2)
+            form = step_form(rule, op, X, 0.5 * g2_pre.transpose(1, 2))
         for t in reversed(steps):
             row = t + off
             if R_out_T[t] is not None:
@@ -116,14 +121,17 @@ class LSTMDirection(torch.autograd.Function):
             if fast:
                 zs = stabilize(g2_pre[t], 2 * rule.epsilon)
                 torch.div(R_b, zs, out=s_g)
-                torch.mul(xh[row, :E + H], torch.mm(w_t, s_g, out=tmp), out=R_in[row])
+                torch.mm(s_g.t(), w_x, out=R_x[t]).mul_(x[t])
+                R_h = torch.mm(w_ht, s_g).mul_(hb[row, :H])
                 if rule.bias_factor:
-                    R_in[row] += _bias_spread(rule, s_g, zs, g2_pre[t], op)
+                    spread = _bias_spread(rule, s_g, zs, g2_pre[t], op)
+                    R_x[t] += spread.t()
+                    R_h += spread
             else:
-                x_row, z = xh[row, :E + H].t(), 0.5 * g2_pre[t].t()
-                R_in[row] = rule_relevance(rule, op, x_row, R_b.t(), z).t()
-            R_h, R_c = R_in[row, E:], R_a
-        R_x = R_in[off:off + T, :E].transpose(1, 2)
+                R_in = form(t, X[t], R_b.t()) if form else rule_relevance(
+                    rule, op, X[t], R_b.t(), 0.5 * g2_pre[t].t())
+                R_x[t], R_h = R_in[:, :E], R_in[:, E:].t()
+            R_c = R_a
         return R_x, R_h.t(), R_c.t(), None, None, None, None, None, None
 
 
@@ -144,11 +152,13 @@ def _with_bias(w: Tensor, b: Tensor | None, H: int) -> Tensor:
 class GRUDirection(torch.autograd.Function):
     """``(outputs (T, N, H), h_T)`` of one GRU direction over time-major ``x``.
 
-    Feature-major as :class:`LSTMDirection`: per step one matmul for ``[x_t | 1]`` and one
-    for ``[h_{t-1} | 1]``, gates as contiguous row blocks, ``tanh(u) = 2 sigmoid(2 u) - 1``
-    with the n rows' pre-activations doubled (the proportional splits divide by the doubled
-    totals: the same shares). ``h_t = (1 - z) n + z h_{t-1}`` is the sum of its two
-    shares. The input half of the rule runs once over all steps after the backward loop.
+    Feature-major states as :class:`LSTMDirection`: per step one matmul for ``x_t`` (read
+    where it lies) plus its bias and one for ``[h_{t-1} | 1]``, gates as contiguous row
+    blocks, ``tanh(u) = 2 sigmoid(2 u) - 1`` with the n rows' pre-activations doubled (the
+    proportional splits divide by the doubled totals: the same shares).
+    ``h_t = (1 - z) n + z h_{t-1}`` is the sum of its two shares. With the epsilon rule on
+    both halves the backward loop gives the relevance of ``x_t`` (sample-major) with one
+    matmul; otherwise the input half of the rule runs once over all steps after the loop.
     """
 
     @staticmethod
@@ -157,12 +167,12 @@ class GRUDirection(torch.autograd.Function):
         w_ih, w_hh, b_ih, b_hh = weights
         T, N, E = x.shape
         H = w_hh.shape[1]
-        w_x, w_h = _with_bias(w_ih, b_ih, H), _with_bias(w_hh, b_hh, H)
+        w_x = _with_bias(w_ih, None, H)
+        b_x = None if b_ih is None else _with_bias(b_ih[:, None], None, H)
+        w_h = _with_bias(w_hh, b_hh, H)
         steps = step_order(T, reverse)
         kw = {"dtype": x.dtype, "device": x.device}
         off = int(reverse)  # step t reads h row t + off and writes h_t to row t + 1 - off
-        xb = torch.ones(T, w_x.shape[1], N, **kw)
-        xb[:, :E] = x.transpose(1, 2)
         hb = torch.ones(T + 1, w_h.shape[1], N, **kw)
         hb[steps[0] + off, :H] = h0.t()
         xg, hg = torch.empty(3 * H, N, **kw), torch.empty(3 * H, N, **kw)
@@ -171,7 +181,10 @@ class GRUDirection(torch.autograd.Function):
         a2, b2, rb2, n2, keep_n, keep_h = (torch.empty(T, H, N, **kw) for _ in range(6))
         for t in steps:
             h = hb[t + off, :H]
-            torch.mm(w_x, xb[t], out=xg)
+            if b_x is None:
+                torch.mm(w_x, x[t].t(), out=xg)
+            else:
+                torch.addmm(b_x, w_x, x[t].t(), out=xg)
             torch.mm(w_h, hb[t + off], out=hg)
             r, z = xg[:2 * H].add_(hg[:2 * H]).sigmoid_().split(H)
             a2[t], b2[t] = xg[2 * H:], hg[2 * H:]
@@ -184,8 +197,8 @@ class GRUDirection(torch.autograd.Function):
         ctx.save_for_backward(x, hb, a2, b2, rb2, n2, keep_n, keep_h)
         ctx.steps, ctx.off, ctx.rules, ctx.ops = steps, off, rules, ops
         ctx.eps, ctx.bias_factor = eps, bias_factor
-        outs = hb[1 - off:1 - off + T, :H].transpose(1, 2).contiguous()
-        return outs, outs[steps[-1]].clone()
+        outs = _outputs(hb, off, T, H)
+        return outs, outs[steps[-1]].contiguous()
 
     @staticmethod
     def backward(ctx: Any, R_out: Tensor | None, R_hT: Tensor | None) -> tuple[Any, ...]:
@@ -195,10 +208,17 @@ class GRUDirection(torch.autograd.Function):
         T, H, N = a2.shape
         R_h = a2.new_zeros(H, N) if R_hT is None else R_hT.t()
         R_out_T = _by_step(R_out, T)
-        R_a = torch.empty_like(a2)  # relevance of W_in x_t + b_in, for the input half
         fast = type(rule_h) is Epsilon
+        fast_x = type(rule_x) is Epsilon
         if fast:
             w_t = 2 * op_h.weight.t()
+        else:  # h_{t-1} and W_hn h + b_hn of every step, sample-major
+            h_rows = hb[off:off + T, :H].transpose(1, 2)
+            form = step_form(rule_h, op_h, h_rows, 0.5 * b2.transpose(1, 2))
+        if fast_x:  # the input half in the loop, sample-major
+            R_x, w_x = x.new_empty(x.shape), 2 * op_x.weight
+        else:  # relevance of W_in x_t + b_in, for the input half after the loop
+            R_a = torch.empty_like(a2)
         for t in reversed(steps):
             row = t + off
             h_prev, h_t = hb[row, :H], hb[t + 1 - off, :H]
@@ -206,8 +226,16 @@ class GRUDirection(torch.autograd.Function):
                 R_h = R_h + R_out_T[t]
             R_n, R_h_direct = proportional_split(keep_n[t], keep_h[t], h_t, R_h, eps, bf,
                                                  dim=0)
-            R_a[t], R_b = proportional_split(a2[t], rb2[t], stabilize(n2[t], 2 * eps), R_n,
-                                             eps, bf, dim=0, stabilized=True)
+            R_at, R_b = proportional_split(a2[t], rb2[t], stabilize(n2[t], 2 * eps), R_n,
+                                           eps, bf, dim=0, stabilized=True)
+            if fast_x:
+                zs = stabilize(a2[t], 2 * rule_x.epsilon)
+                s = R_at / zs
+                torch.mm(s.t(), w_x, out=R_x[t]).mul_(x[t])
+                if rule_x.bias_factor:
+                    R_x[t] += _bias_spread(rule_x, s, zs, a2[t], op_x).t()
+            else:
+                R_a[t] = R_at
             if fast:
                 zs = stabilize(b2[t], 2 * rule_h.epsilon)
                 s = R_b / zs
@@ -215,11 +243,18 @@ class GRUDirection(torch.autograd.Function):
                 if rule_h.bias_factor:
                     R_h += _bias_spread(rule_h, s, zs, b2[t], op_h)
             else:
-                R_h = R_h_direct + rule_relevance(rule_h, op_h, h_prev.t(), R_b.t(),
-                                                  0.5 * b2[t].t()).t()
-        # the input half: the rule of W_in x + b_in over all steps at once
-        R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a), _rows(0.5 * a2))
-        return R_x.view(x.shape), R_h.t(), None, None, None, None, None, None
+                R_h = R_h_direct + (form(t, h_rows[t], R_b.t()) if form else rule_relevance(
+                    rule_h, op_h, h_rows[t], R_b.t(), 0.5 * b2[t].t())).t()
+        if not fast_x:  # the rule of W_in x + b_in over all steps at once
+            R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a),
+                                 _rows(0.5 * a2)).view(x.shape)
+        return R_x, R_h.t(), None, None, None, None, None, None
+
+
+def _outputs(hb: Tensor, off: int, T: int, H: int) -> Tensor:
+    """The states ``h_t`` by time, ``(T, N, H)``: a view of the feature-major buffer (the
+    caller concatenates directions or makes it contiguous: one copy, not two)."""
+    return hb[1 - off:1 - off + T, :H].transpose(1, 2)
 
 
 def _by_step(R_out: Tensor | None, n_steps: int) -> list[Tensor | None]:
@@ -227,7 +262,8 @@ def _by_step(R_out: Tensor | None, n_steps: int) -> list[Tensor | None]:
     classifier that reads one step gets zeros at every other)."""
     if R_out is None:
         return [None] * n_steps
-    nonzero = torch.count_nonzero(R_out, dim=(1, 2)).tolist()
+    # per step: a sum over the strided view is ~6x faster than count_nonzero over all
+    nonzero = torch.stack([R_out[t].abs().sum() for t in range(n_steps)]).tolist()
     return [R_out[t].t().contiguous() if nz else None for t, nz in enumerate(nonzero)]
 
 
@@ -271,12 +307,24 @@ class ReLURecurrence(torch.autograd.Function):
         T, N, _ = xr.shape
         F_ = xr.shape[2] - op_b.weight.shape[0]
         R_u = xr.new_empty(T, N, F_)
+        form_a = step_form(rule_a, op_a, xr, pre_a)
+        form_b = step_form(rule_b, op_b, h[:T - 1], pre_b) if T > 1 else None
         for t in reversed(range(T)):
-            R_xr = rule_relevance(rule_a, op_a, xr[t], R_h, pre_a[t])
+            R_xr = form_a(t, xr[t], R_h) if form_a else rule_relevance(
+                rule_a, op_a, xr[t], R_h, pre_a[t])
             R_u[t] = R_xr[:, :F_]
             if t > 0:
-                R_h = rule_relevance(rule_b, op_b, h[t - 1], R_xr[:, F_:], pre_b[t - 1])
+                R_h = form_b(t - 1, h[t - 1], R_xr[:, F_:]) if form_b else rule_relevance(
+                    rule_b, op_b, h[t - 1], R_xr[:, F_:], pre_b[t - 1])
         return R_u.transpose(0, 1), R_xr[:, F_:], None, None
+
+
+def step_form(rule: Rule, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+    """``rule``'s :class:`~rnnxbench.relevance.rules.StepForm` on ``op`` over all steps
+    (``X``: ``(T, N, F)`` inputs, ``Z``: ``(T, N, O)`` outputs), or None (a rule without
+    one, e.g. a plugin's, is called per step)."""
+    make = getattr(rule, "step_form", None)
+    return make(op, X, Z) if callable(make) else None
 
 
 def _linear(x: Tensor, op: LinearOp, out: Tensor) -> Tensor:

@@ -9,132 +9,18 @@ module, so a layer reused at every time step gets its rule at every step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from rnnxbench.relevance.ops import LinearOp, linear_op, stabilize
+
+__all__ = ["AlphaBeta", "Epsilon", "LinearOp", "Mixed", "Proportional", "Rule", "StepForm",
+           "WSquare", "ZBox", "ZPlus", "linear_op", "stabilize"]
+
 Tensor = torch.Tensor
-
-
-def stabilize(z: Tensor, eps: float) -> Tensor:
-    """``z + eps * sign(z)`` with ``sign(0) = sign(-0) = +1`` (``z + 0.0`` turns -0 into +0),
-    bit for bit ``where(z >= 0, z + eps, z - eps)`` in a third of its time."""
-    return z + torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z + 0.0)
-
-
-@dataclass
-class LinearOp:
-    """A map linear in ``x``: ``op(x, w)``, its transpose and the layer's bias.
-
-    ``channel_dim`` is the input axis that holds features. Derived weights (clamped,
-    stacked) are memoised per op, so a layer called at every time step derives them once.
-    Dense ops (``dense=True``) evaluate several weights in one stacked matmul.
-    ``proportional=True`` marks a pooling-like map (an average, a mean over time): its
-    layer gets the :class:`Proportional` split, not the composite's rule for its role.
-    """
-
-    forward: Callable[[Tensor, Tensor], Tensor]
-    weight: Tensor | None
-    bias: Tensor | None = None
-    channel_dim: int = -1
-    dense: bool = False
-    proportional: bool = False
-    memo: dict[Any, Tensor] = field(default_factory=dict, repr=False)
-
-    def __call__(self, x: Tensor, w: Tensor | None = None) -> Tensor:
-        return self.forward(x, self.weight if w is None else w)
-
-    def derived(self, key: Any, make: Callable[[], Tensor]) -> Tensor:
-        if key not in self.memo:
-            self.memo[key] = make()
-        return self.memo[key]
-
-    @property
-    def pos(self) -> Tensor:
-        return self.derived("pos", lambda: self.weight.clamp(min=0))
-
-    @property
-    def neg(self) -> Tensor:
-        return self.derived("neg", lambda: self.weight.clamp(max=0))
-
-    def forward_many(self, x: Tensor, weights: Sequence[Tensor], key: Any) -> list[Tensor]:
-        """``[op(x, w) for w in weights]`` (one stacked matmul for dense ops)."""
-        if self.dense and len(weights) > 1:
-            stacked = self.derived(("fwd", key), lambda: torch.cat(list(weights), dim=0))
-            return list(F.linear(x, stacked).split(weights[0].shape[0], dim=-1))
-        return [self(x, w) for w in weights]
-
-    def transpose(self, s: Tensor, x: Tensor, w: Tensor | None = None) -> Tensor:
-        """``(d op(x, w) / dx)^T s`` (independent of ``x``; ``x`` gives the shape)."""
-        w = self.weight if w is None else w
-        if self.dense:
-            return s @ w
-        with torch.enable_grad():
-            xd = torch.zeros_like(x).requires_grad_(True)
-            (g,) = torch.autograd.grad(self(xd, w), xd, s)
-        return g
-
-    def transpose_sum(self, ss: Sequence[Tensor], x: Tensor, weights: Sequence[Tensor],
-                      key: Any) -> Tensor:
-        """``sum_k transpose(ss[k], x, weights[k])`` (one stacked matmul for dense ops)."""
-        if self.dense and len(weights) > 1:
-            stacked = self.derived(("bwd", key), lambda: torch.cat(list(weights), dim=0))
-            return torch.cat(list(ss), dim=-1) @ stacked
-        return sum(self.transpose(s, x, w) for s, w in zip(ss, weights, strict=True))
-
-    def transpose_pair(self, s: Tensor, x: Tensor, w_a: Tensor, w_b: Tensor,
-                       key: Any) -> tuple[Tensor, Tensor]:
-        """``(transpose(s, x, w_a), transpose(s, x, w_b))`` (one matmul for dense ops)."""
-        if self.dense:
-            stacked = self.derived(("pair", key), lambda: torch.cat([w_a, w_b], dim=-1))
-            a, b = (s @ stacked).split(w_a.shape[-1], dim=-1)
-            return a, b
-        return self.transpose(s, x, w_a), self.transpose(s, x, w_b)
-
-    def without_bias(self, out: Tensor) -> Tensor:
-        """``op(x)`` recovered from the layer's output ``op(x) + bias``."""
-        if self.bias is None:
-            return out
-        shape = [1] * out.dim()
-        shape[self.channel_dim] = -1
-        return out - self.bias.view(shape)
-
-    def z(self, x: Tensor) -> Tensor:
-        """The layer's pre-activation, bias included."""
-        return self.add_bias(self(x))
-
-    def add_bias(self, out: Tensor) -> Tensor:
-        """``out`` (an output of this op) plus the layer's bias, if any."""
-        if self.bias is None:
-            return out
-        shape = [1] * out.dim()
-        shape[self.channel_dim] = -1
-        return out + self.bias.view(shape)
-
-    def fan_in(self) -> int:
-        return self.weight[0].numel()
-
-    def on_ones(self, x: Tensor, w: Tensor, key: Any) -> Tensor:
-        """``op(ones, w)`` for one all-ones input shaped like a sample of ``x`` (broadcasts
-        over the batch); independent of x's values, so memoised per sample shape."""
-        return self.derived(("ones", key, tuple(x.shape[1:])),
-                            lambda: self(torch.ones_like(x[:1]), w))
-
-    def n_inputs(self, x: Tensor) -> Tensor | int:
-        """How many inputs feed each output: ``fan_in`` for dense ops; for other ops (convs)
-        the op of all-ones inputs with all-ones weights, so zero padding does not count."""
-        if self.dense:
-            return self.fan_in()
-        ones = self.derived("ones", lambda: torch.ones_like(self.weight))
-        return self.on_ones(x, ones, "n_inputs").clamp(min=1)
-
-
-def linear_op(weight: Tensor, bias: Tensor | None = None) -> LinearOp:
-    """The op of a dense layer ``x @ w.T`` (torch's weight layout ``(out, in)``)."""
-    return LinearOp(lambda x, w: F.linear(x, w), weight, bias, -1, dense=True)
 
 
 def _feature_mask(x: Tensor, channel_dim: int, n: int) -> Tensor:
@@ -144,11 +30,43 @@ def _feature_mask(x: Tensor, channel_dim: int, n: int) -> Tensor:
     return (torch.arange(x.shape[channel_dim], device=x.device) < n).to(x.dtype).view(shape)
 
 
+@dataclass
+class StepForm:
+    """A rule on a dense layer at every step of a recurrence, its denominators computed
+    for all steps at once: at step ``t``, ``s = R / den[t]`` (``k`` denominators per
+    output, ``den``: ``(T, N, k, O)``, ``s`` their concatenation ``(N, k O)``) and
+    ``R_in = combine(x, s @ weight)``: one division and one matmul per step."""
+
+    den: Tensor
+    weight: Tensor
+    combine: Callable[[Tensor, Tensor], Tensor]
+
+    def __call__(self, t: int, x: Tensor, R: Tensor) -> Tensor:
+        den = self.den[t]
+        s = R / den[:, 0] if den.shape[1] == 1 else (R.unsqueeze(1) / den).flatten(1)
+        return self.combine(x, s @ self.weight)
+
+
+def _times(x: Tensor, c: Tensor) -> Tensor:
+    return x * c
+
+
+def _rows_of(x: Tensor) -> Tensor:
+    """A 2-D ``(rows, features)`` view of ``x``'s first rows (for ``on_ones``' shape)."""
+    return x[(0,) * (x.dim() - 2)] if x.dim() > 2 else x
+
+
 class Rule:
     """Base class: ``rule(op, x, R) -> R_in`` shaped like ``x``."""
 
     def __call__(self, op: LinearOp, x: Tensor, R: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+        """The rule on dense ``op`` at inputs ``X`` ``(T, N, F)`` with outputs ``Z``
+        ``(T, N, O)`` (bias included) as a :class:`StepForm` (the same values as calling
+        it at each step), or None where it has none (then it is called per step)."""
+        return None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -185,6 +103,11 @@ class Epsilon(Rule):
             ones = op.derived("ones", lambda: torch.ones_like(op.weight))
             out = out + self.bias_factor * op.transpose(rest, x, ones)
         return out
+
+    def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+        if self.bias_factor or not op.dense:
+            return None
+        return StepForm(stabilize(Z, self.epsilon).unsqueeze(2), op.weight, _times)
 
 
 class AlphaBeta(Rule):
@@ -233,6 +156,36 @@ class AlphaBeta(Rule):
         out = a * part(wp, wn)
         return out - b * part(wn, wp) if b else out
 
+    def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+        if not op.dense:
+            return None
+        if X.numel() and bool(X.amin() < 0):
+            return self._signed_form(op, X)
+        a, b, eps = self.alpha, self.beta, self.stabilizer
+        zp = op(X, op.pos)
+        if not b:
+            return StepForm(zp.add_(eps).unsqueeze(2), op.pos,
+                            _times if a == 1 else lambda x, c: a * x * c)
+        den = torch.stack([zp + eps, stabilize(op.without_bias(Z) - zp, eps)], dim=2)
+        weights = op.derived(("ab-weights", a, b), lambda: torch.stack([a * op.pos,
+                                                                         -b * op.neg]))
+        stacked = op.derived(("bwd", ("ab", a, b)), lambda: torch.cat(list(weights.unbind(0))))
+        return StepForm(den, stacked, _times)
+
+    def _signed_form(self, op: LinearOp, X: Tensor) -> StepForm:
+        """Signed inputs: the two parts' denominators ``x+ w+ + x- w-`` and
+        ``x+ w- + x- w+`` in one matmul over all steps, both transposes in one per step."""
+        a, b, wp, wn = self.alpha, self.beta, op.pos, op.neg
+        w_z = op.derived("ab-signed-z", lambda: torch.cat([torch.cat([wp, wn], dim=1),
+                                                           torch.cat([wn, wp], dim=1)]))
+        z = F.linear(torch.cat([X.clamp(min=0), X.clamp(max=0)], dim=-1), w_z)
+        den = stabilize(z, self.stabilizer).unflatten(-1, (2, -1))
+        w_t = op.derived(("ab-signed-t", a, b), lambda: torch.cat([
+            torch.cat([a * wp, a * wn], dim=1), torch.cat([-b * wn, -b * wp], dim=1)]))
+        n = X.shape[-1]
+        return StepForm(den, w_t, lambda x, c: (x.clamp(min=0) * c[..., :n]
+                                                + x.clamp(max=0) * c[..., n:]))
+
 
 class ZPlus(AlphaBeta):
     """Deep Taylor's z+ rule (= alpha 1, beta 0) for layers after a ReLU."""
@@ -263,6 +216,17 @@ class ZBox(Rule):
         s = R / stabilize(z, self.stabilizer)
         c, c_box = op.transpose_pair(s, x, op.weight, w_box, ("zbox", self.low, self.high))
         return x * c - c_box
+
+    def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+        if not op.dense:
+            return None
+        key = ("box", self.low, self.high)
+        w_box = op.derived(key, lambda: self.low * op.pos + self.high * op.neg)
+        z = op.without_bias(Z) - op.on_ones(_rows_of(X), w_box, key)
+        n = X.shape[-1]
+        stacked = torch.cat([op.weight, w_box], dim=-1)
+        return StepForm(stabilize(z, self.stabilizer).unsqueeze(2), stacked,
+                        lambda x, c: x * c[..., :n] - c[..., n:])
 
 
 class Mixed(Rule):
@@ -309,21 +273,55 @@ class Mixed(Rule):
                w_box: Tensor) -> Tensor:
         """The same for dense ops, with the box term's matmul over the pixel columns only
         and the negative states' over the state columns only."""
-        n = self.n_bounded
-        box = op.derived(("mixed-box-pixels", *key), lambda: w_box[:, :n].contiguous())
-        z = op(x, w_mix) - op.on_ones(x, w_box, key)
-        p_neg = x[..., n:].clamp(max=0)
-        signed = bool(p_neg.any())
-        if signed:  # x_rest w_mix + p- w_neg = x w_mix + p- (w_neg - w_mix) on the states
-            w_d = op.derived(("mixed-neg-states", *key), lambda: (
-                self.alpha * op.neg - self.beta * op.pos)[:, n:] - w_mix[:, n:])
-            z = z + F.linear(p_neg, w_d)
+        z, box, w_d = self._dense_terms(op, x, key, w_mix, w_box)
         s = R / stabilize(z, self.stabilizer)
         out = x * (s @ w_mix)
-        out[..., :n] -= s @ box
-        if signed:
-            out[..., n:] += p_neg * (s @ w_d)
+        out[..., :self.n_bounded] -= s @ box
+        if w_d is not None:
+            out[..., self.n_bounded:] += x[..., self.n_bounded:].clamp(max=0) * (s @ w_d)
         return out
+
+    def _dense_terms(self, op: LinearOp, x: Tensor, key: tuple, w_mix: Tensor,
+                     w_box: Tensor, out: Tensor | None = None
+                     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``z``, the box weights of the pixel columns and, where a state in ``x`` is
+        negative, the states' extra weights ``w_d`` (else None). With the layer's output
+        ``out``, ``x w_mix = x W + x_states (w_mix - W)_states``: a matmul over the states
+        only."""
+        n = self.n_bounded
+        box = op.derived(("mixed-box-pixels", *key), lambda: w_box[:, :n].contiguous())
+        if out is None:
+            wx = op(x, w_mix)
+        else:
+            w_st = op.derived(("mixed-states-extra", *key),
+                              lambda: (w_mix - op.weight)[:, n:].contiguous())
+            wx = op.without_bias(out) + F.linear(x[..., n:], w_st)
+        z = wx - op.on_ones(_rows_of(x), w_box, key)
+        p_neg = x[..., n:].clamp(max=0)
+        if not bool(p_neg.any()):
+            return z, box, None
+        # x_rest w_mix + p- w_neg = x w_mix + p- (w_neg - w_mix) on the states
+        w_d = op.derived(("mixed-neg-states", *key), lambda: (
+            self.alpha * op.neg - self.beta * op.pos)[:, n:] - w_mix[:, n:])
+        return z + F.linear(p_neg, w_d), box, w_d
+
+    def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
+        if not op.dense:
+            return None
+        key = ("mixed", self.n_bounded, self.alpha, self.beta, self.low, self.high)
+        w_mix, w_box = op.derived(key, lambda: self._weights(op, X))
+        z, box, w_d = self._dense_terms(op, X, key, w_mix, w_box, out=Z)
+        n, F_ = self.n_bounded, X.shape[-1]
+        stacked = torch.cat([w_mix, box] if w_d is None else [w_mix, box, w_d], dim=-1)
+
+        def combine(x: Tensor, c: Tensor) -> Tensor:
+            out = x * c[..., :F_]
+            out[..., :n] -= c[..., F_:F_ + n]
+            if w_d is not None:
+                out[..., n:] += x[..., n:].clamp(max=0) * c[..., F_ + n:]
+            return out
+
+        return StepForm(stabilize(z, self.stabilizer).unsqueeze(2), stacked, combine)
 
     def _weights(self, op: LinearOp, x: Tensor) -> Tensor:
         w = op.weight
