@@ -1,6 +1,7 @@
 """Relevance propagation (LRP, deep Taylor) that is correct through time and gates.
 
-Modules: :mod:`~rnnxbench.relevance.rules` (rules and :class:`LinearOp`),
+Modules: :mod:`~rnnxbench.relevance.rules` (rules; :class:`LinearOp` and ``stabilize``
+come from :mod:`~rnnxbench.relevance.ops`),
 :mod:`~rnnxbench.relevance.functions` (autograd functions whose backward is relevance),
 :mod:`~rnnxbench.relevance.cells` (torch's RNN/GRU/LSTM as unrolled cells),
 :mod:`~rnnxbench.relevance.fused` (a whole LSTM/GRU direction or ReLU recurrence as one

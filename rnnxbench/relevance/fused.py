@@ -1,5 +1,5 @@
-"""One direction of an nn.LSTM or nn.GRU layer as a single autograd function whose
-backward is LRP.
+"""One direction of an nn.LSTM or nn.GRU layer, or the thesis' ReLU recurrence, as a
+single autograd function whose backward is LRP.
 
 The relevance of the cells built step by step from the functions of
 :mod:`rnnxbench.relevance.functions` (the rules are in :mod:`rnnxbench.relevance.cells`'
@@ -10,7 +10,9 @@ blocks, ``tanh`` through ``sigmoid``; torch's module to float rounding, see
 splits use the stabiliser ``eps`` and spread its share with ``bias_factor`` as the
 reference's ``lrp_linear`` does. With the epsilon rule on the recurrent map (the common
 case, Arras et al.'s) the backward loop does the rule's arithmetic itself, one matmul per
-step; other rules are called per step.
+step; other rules give their :class:`~rnnxbench.relevance.rules.StepForm` (denominators of
+all steps at once, one division and one matmul per step), and a rule without one is called
+per step.
 """
 
 from __future__ import annotations
