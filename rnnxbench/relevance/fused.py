@@ -79,14 +79,18 @@ class LSTMDirection(torch.autograd.Function):
         a2, b2, c2 = (torch.empty(T, H, N, **kw) for _ in range(3))  # 2 f c, 2 i g, 2 c
         u = torch.empty(H, N, **kw)
         c = 2 * c0.t()
+        # per-step views made once (indexing in the loop costs a dispatch each)
+        i, f, o, s_g = gates.split(H)
+        xs, rows, hs = x.unbind(0), hb.unbind(0), hb[:, :H].unbind(0)
+        gs, as_, bs, cs = (v.unbind(0) for v in (g2_pre, a2, b2, c2))
         for t in steps:
-            torch.mm(w_x, x[t].t(), out=gates).addmm_(w_h, hb[t + off])
-            g2_pre[t] = gates[3 * H:]
-            i, f, o, s_g = gates.sigmoid_().split(H)
-            torch.mul(f, c, out=a2[t])
-            torch.mul(i, torch.mul(s_g, 4, out=u).sub_(2), out=b2[t])  # 2 i tanh(g)
-            c = torch.add(a2[t], b2[t], out=c2[t])
-            torch.mul(o, torch.sigmoid(c, out=u).mul_(2).sub_(1), out=hb[t + 1 - off, :H])
+            torch.mm(w_x, xs[t].t(), out=gates).addmm_(w_h, rows[t + off])
+            gs[t].copy_(s_g)
+            gates.sigmoid_()
+            torch.mul(f, c, out=as_[t])
+            torch.mul(i, torch.mul(s_g, 4, out=u).sub_(2), out=bs[t])  # 2 i tanh(g)
+            c = torch.add(as_[t], bs[t], out=cs[t])
+            torch.mul(o, torch.sigmoid(c, out=u).mul_(2).sub_(1), out=hs[t + 1 - off])
         ctx.save_for_backward(x, hb, g2_pre, a2, b2, c2)
         ctx.steps, ctx.off, ctx.rule, ctx.op_g = steps, off, rule, op_g
         ctx.eps, ctx.bias_factor = eps, bias_factor
@@ -113,26 +117,28 @@ class LSTMDirection(torch.autograd.Function):
         else:  # [x_t | h_{t-1}] and g's pre-activation of every step, sample-major
             X = torch.cat([x, hb[off:off + T, :H].transpose(1, 2)], dim=2)
             form = step_form(rule, op, X, 0.5 * g2_pre.transpose(1, 2))
+        xs, hs, R_xs = x.unbind(0), hb[:, :H].unbind(0), R_x.unbind(0)
+        gs, as_, bs, cs = (v.unbind(0) for v in (g2_pre, a2, b2, c2))
         for t in reversed(steps):
-            row = t + off
             if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
             R_c = R_c + R_h
-            R_a, R_b = proportional_split(a2[t], b2[t], stabilize(c2[t], 2 * eps), R_c,
+            R_a, R_b = proportional_split(as_[t], bs[t], stabilize(cs[t], 2 * eps), R_c,
                                           eps, bf, dim=0, stabilized=True)
             if fast:
-                zs = stabilize(g2_pre[t], 2 * rule.epsilon)
+                zs = stabilize(gs[t], 2 * rule.epsilon)
                 torch.div(R_b, zs, out=s_g)
-                torch.mm(s_g.t(), w_x, out=R_x[t]).mul_(x[t])
-                R_h = torch.mm(w_ht, s_g).mul_(hb[row, :H])
+                torch.mm(s_g.t(), w_x, out=R_xs[t]).mul_(xs[t])
+                R_h = torch.mm(w_ht, s_g).mul_(hs[t + off])
                 if rule.bias_factor:
-                    spread = _bias_spread(rule, s_g, zs, g2_pre[t], op)
-                    R_x[t] += spread.t()
+                    spread = _bias_spread(rule, s_g, zs, gs[t], op)
+                    R_xs[t].add_(spread.t())
                     R_h += spread
             else:
                 R_in = form(t, X[t], R_b.t()) if form else rule_relevance(
-                    rule, op, X[t], R_b.t(), 0.5 * g2_pre[t].t())
-                R_x[t], R_h = R_in[:, :E], R_in[:, E:].t()
+                    rule, op, X[t], R_b.t(), 0.5 * gs[t].t())
+                R_xs[t].copy_(R_in[:, :E])
+                R_h = R_in[:, E:].t()
             R_c = R_a
         return R_x, R_h.t(), R_c.t(), None, None, None, None, None, None
 
@@ -181,21 +187,26 @@ class GRUDirection(torch.autograd.Function):
         u = torch.empty(H, N, **kw)
         # 2 a = 2 (W_in x + b_in), 2 b = 2 (W_hn h + b_hn), 2 r b, 2 n_pre, (1 - z) n, z h
         a2, b2, rb2, n2, keep_n, keep_h = (torch.empty(T, H, N, **kw) for _ in range(6))
+        # per-step views made once (indexing in the loop costs a dispatch each)
+        rz, r, z, xn = xg[:2 * H], xg[:H], xg[H:2 * H], xg[2 * H:]
+        hrz, hn = hg[:2 * H], hg[2 * H:]
+        xs, rows, hs = x.unbind(0), hb.unbind(0), hb[:, :H].unbind(0)
+        as_, bs, rbs, ns, kns, khs = (v.unbind(0) for v in (a2, b2, rb2, n2, keep_n, keep_h))
         for t in steps:
-            h = hb[t + off, :H]
             if b_x is None:
-                torch.mm(w_x, x[t].t(), out=xg)
+                torch.mm(w_x, xs[t].t(), out=xg)
             else:
-                torch.addmm(b_x, w_x, x[t].t(), out=xg)
-            torch.mm(w_h, hb[t + off], out=hg)
-            r, z = xg[:2 * H].add_(hg[:2 * H]).sigmoid_().split(H)
-            a2[t], b2[t] = xg[2 * H:], hg[2 * H:]
-            torch.mul(r, b2[t], out=rb2[t])
-            torch.add(a2[t], rb2[t], out=n2[t])
-            n = torch.sigmoid(n2[t], out=u).mul_(2).sub_(1)
-            torch.mul(torch.rsub(z, 1), n, out=keep_n[t])
-            torch.mul(z, h, out=keep_h[t])
-            torch.add(keep_n[t], keep_h[t], out=hb[t + 1 - off, :H])
+                torch.addmm(b_x, w_x, xs[t].t(), out=xg)
+            torch.mm(w_h, rows[t + off], out=hg)
+            rz.add_(hrz).sigmoid_()
+            as_[t].copy_(xn)
+            bs[t].copy_(hn)
+            torch.mul(r, hn, out=rbs[t])
+            torch.add(xn, rbs[t], out=ns[t])
+            n = torch.sigmoid(ns[t], out=u).mul_(2).sub_(1)
+            torch.mul(torch.rsub(z, 1), n, out=kns[t])
+            torch.mul(z, hs[t + off], out=khs[t])
+            torch.add(kns[t], khs[t], out=hs[t + 1 - off])
         ctx.save_for_backward(x, hb, a2, b2, rb2, n2, keep_n, keep_h)
         ctx.steps, ctx.off, ctx.rules, ctx.ops = steps, off, rules, ops
         ctx.eps, ctx.bias_factor = eps, bias_factor
@@ -221,32 +232,34 @@ class GRUDirection(torch.autograd.Function):
             R_x, w_x = x.new_empty(x.shape), 2 * op_x.weight
         else:  # relevance of W_in x_t + b_in, for the input half after the loop
             R_a = torch.empty_like(a2)
+        xs, hs = x.unbind(0), hb[:, :H].unbind(0)
+        R_xs = R_x.unbind(0) if fast_x else R_a.unbind(0)
+        as_, bs, rbs, ns, kns, khs = (v.unbind(0) for v in (a2, b2, rb2, n2, keep_n, keep_h))
         for t in reversed(steps):
-            row = t + off
-            h_prev, h_t = hb[row, :H], hb[t + 1 - off, :H]
+            h_prev = hs[t + off]
             if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
-            R_n, R_h_direct = proportional_split(keep_n[t], keep_h[t], h_t, R_h, eps, bf,
-                                                 dim=0)
-            R_at, R_b = proportional_split(a2[t], rb2[t], stabilize(n2[t], 2 * eps), R_n,
+            R_n, R_h_direct = proportional_split(kns[t], khs[t], hs[t + 1 - off], R_h, eps,
+                                                 bf, dim=0)
+            R_at, R_b = proportional_split(as_[t], rbs[t], stabilize(ns[t], 2 * eps), R_n,
                                            eps, bf, dim=0, stabilized=True)
             if fast_x:
-                zs = stabilize(a2[t], 2 * rule_x.epsilon)
+                zs = stabilize(as_[t], 2 * rule_x.epsilon)
                 s = R_at / zs
-                torch.mm(s.t(), w_x, out=R_x[t]).mul_(x[t])
+                torch.mm(s.t(), w_x, out=R_xs[t]).mul_(xs[t])
                 if rule_x.bias_factor:
-                    R_x[t] += _bias_spread(rule_x, s, zs, a2[t], op_x).t()
+                    R_xs[t].add_(_bias_spread(rule_x, s, zs, as_[t], op_x).t())
             else:
-                R_a[t] = R_at
+                R_xs[t].copy_(R_at)
             if fast:
-                zs = stabilize(b2[t], 2 * rule_h.epsilon)
+                zs = stabilize(bs[t], 2 * rule_h.epsilon)
                 s = R_b / zs
                 R_h = torch.addcmul(R_h_direct, h_prev, torch.mm(w_t, s))
                 if rule_h.bias_factor:
-                    R_h += _bias_spread(rule_h, s, zs, b2[t], op_h)
+                    R_h += _bias_spread(rule_h, s, zs, bs[t], op_h)
             else:
                 R_h = R_h_direct + (form(t, h_rows[t], R_b.t()) if form else rule_relevance(
-                    rule_h, op_h, h_rows[t], R_b.t(), 0.5 * b2[t].t())).t()
+                    rule_h, op_h, h_rows[t], R_b.t(), 0.5 * bs[t].t())).t()
         if not fast_x:  # the rule of W_in x + b_in over all steps at once
             R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a),
                                  _rows(0.5 * a2)).view(x.shape)
@@ -292,12 +305,14 @@ class ReLURecurrence(torch.autograd.Function):
         xr[0, :, F_:] = r0
         pre_a, h = u.new_empty(T, N, H), u.new_empty(T, N, H)
         pre_b = u.new_empty(max(T - 1, 0), N, R)
+        xrs, pas, hs, pbs = xr.unbind(0), pre_a.unbind(0), h.unbind(0), pre_b.unbind(0)
+        rs = xr[:, :, F_:].unbind(0)
         for t in range(T):
-            _linear(xr[t], op_a, out=pre_a[t])
-            torch.clamp_min(pre_a[t], 0, out=h[t])
+            _linear(xrs[t], op_a, out=pas[t])
+            torch.clamp_min(pas[t], 0, out=hs[t])
             if t < T - 1:
-                _linear(h[t], op_b, out=pre_b[t])
-                torch.clamp_min(pre_b[t], 0, out=xr[t + 1, :, F_:])
+                _linear(hs[t], op_b, out=pbs[t])
+                torch.clamp_min(pbs[t], 0, out=rs[t + 1])
         ctx.save_for_backward(xr, pre_a, h, pre_b)
         ctx.ops, ctx.rules = ops, rules
         return h[T - 1].clone()
@@ -311,13 +326,15 @@ class ReLURecurrence(torch.autograd.Function):
         R_u = xr.new_empty(T, N, F_)
         form_a = step_form(rule_a, op_a, xr, pre_a)
         form_b = step_form(rule_b, op_b, h[:T - 1], pre_b) if T > 1 else None
+        xrs, pas, hs, pbs = xr.unbind(0), pre_a.unbind(0), h.unbind(0), pre_b.unbind(0)
+        R_us = R_u.unbind(0)
         for t in reversed(range(T)):
-            R_xr = form_a(t, xr[t], R_h) if form_a else rule_relevance(
-                rule_a, op_a, xr[t], R_h, pre_a[t])
-            R_u[t] = R_xr[:, :F_]
+            R_xr = form_a(t, xrs[t], R_h) if form_a else rule_relevance(
+                rule_a, op_a, xrs[t], R_h, pas[t])
+            R_us[t].copy_(R_xr[:, :F_])
             if t > 0:
-                R_h = form_b(t - 1, h[t - 1], R_xr[:, F_:]) if form_b else rule_relevance(
-                    rule_b, op_b, h[t - 1], R_xr[:, F_:], pre_b[t - 1])
+                R_h = form_b(t - 1, hs[t - 1], R_xr[:, F_:]) if form_b else rule_relevance(
+                    rule_b, op_b, hs[t - 1], R_xr[:, F_:], pbs[t - 1])
         return R_u.transpose(0, 1), R_xr[:, F_:], None, None
 
 

@@ -68,7 +68,7 @@ class LinearOp:
         """``(d op(x, w) / dx)^T s`` (independent of ``x``; ``x`` gives the shape)."""
         w = self.weight if w is None else w
         if self.dense:
-            return s @ w
+            return _rows_mm(s, w)
         with torch.enable_grad():
             xd = torch.zeros_like(x).requires_grad_(True)
             (g,) = torch.autograd.grad(self(xd, w), xd, s)
@@ -79,7 +79,7 @@ class LinearOp:
         """``sum_k transpose(ss[k], x, weights[k])`` (one stacked matmul for dense ops)."""
         if self.dense and len(weights) > 1:
             stacked = self.derived(("bwd", key), lambda: torch.cat(list(weights), dim=0))
-            return torch.cat(list(ss), dim=-1) @ stacked
+            return _rows_mm(torch.cat(list(ss), dim=-1), stacked)
         return sum(self.transpose(s, x, w) for s, w in zip(ss, weights, strict=True))
 
     def transpose_pair(self, s: Tensor, x: Tensor, w_a: Tensor, w_b: Tensor,
@@ -87,7 +87,7 @@ class LinearOp:
         """``(transpose(s, x, w_a), transpose(s, x, w_b))`` (one matmul for dense ops)."""
         if self.dense:
             stacked = self.derived(("pair", key), lambda: torch.cat([w_a, w_b], dim=-1))
-            a, b = (s @ stacked).split(w_a.shape[-1], dim=-1)
+            a, b = _rows_mm(s, stacked).split(w_a.shape[-1], dim=-1)
             return a, b
         return self.transpose(s, x, w_a), self.transpose(s, x, w_b)
 
@@ -127,6 +127,14 @@ class LinearOp:
             return self.fan_in()
         ones = self.derived("ones", lambda: torch.ones_like(self.weight))
         return self.on_ones(x, ones, "n_inputs").clamp(min=1)
+
+
+def _rows_mm(s: Tensor, w: Tensor) -> Tensor:
+    """``s @ w`` for ``s`` of any leading shape as one 2-D matmul (``matmul`` of a strided
+    3-D ``s`` falls back to a batched matmul over a broadcast copy of ``w``)."""
+    if s.dim() <= 2:
+        return s @ w
+    return (s.reshape(-1, s.shape[-1]) @ w).view(*s.shape[:-1], w.shape[-1])
 
 
 def linear_op(weight: Tensor, bias: Tensor | None = None) -> LinearOp:

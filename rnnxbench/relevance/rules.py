@@ -10,7 +10,7 @@ module, so a layer reused at every time step gets its rule at every step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -35,16 +35,31 @@ class StepForm:
     """A rule on a dense layer at every step of a recurrence, its denominators computed
     for all steps at once: at step ``t``, ``s = R / den[t]`` (``k`` denominators per
     output, ``den``: ``(T, N, k, O)``, ``s`` their concatenation ``(N, k O)``) and
-    ``R_in = combine(x, s @ weight)``: one division and one matmul per step."""
+    ``R_in = combine(x, s @ weight)``: one division and one matmul per step. With
+    ``inputs`` ``(T, N, 2 F)`` instead of ``combine``: ``p = inputs[t] * (s @ weight)`` and
+    ``R_in = p[:, :F] + p[:, F:]`` (two input-side terms, e.g. ``x+`` and ``x-``)."""
 
     den: Tensor
     weight: Tensor
-    combine: Callable[[Tensor, Tensor], Tensor]
+    combine: Callable[[Tensor, Tensor], Tensor] | None = None
+    inputs: Tensor | None = None
+    steps: tuple[Tensor, ...] = field(init=False, repr=False)  # den[t], made once
+
+    def __post_init__(self) -> None:
+        self.single = self.den.shape[2] == 1
+        self.steps = (self.den.squeeze(2) if self.single else self.den).unbind(0)
+        if self.inputs is not None:
+            n = self.inputs.shape[-1] // 2
+            self.halves = self.inputs.unbind(0), n
 
     def __call__(self, t: int, x: Tensor, R: Tensor) -> Tensor:
-        den = self.den[t]
-        s = R / den[:, 0] if den.shape[1] == 1 else (R.unsqueeze(1) / den).flatten(1)
-        return self.combine(x, s @ self.weight)
+        den = self.steps[t]
+        s = R / den if self.single else (R.unsqueeze(1) / den).flatten(1)
+        if self.combine is not None:
+            return self.combine(x, s @ self.weight)
+        inputs, n = self.halves
+        p = inputs[t] * (s @ self.weight)
+        return p[:, :n] + p[:, n:]
 
 
 def _times(x: Tensor, c: Tensor) -> Tensor:
@@ -178,13 +193,11 @@ class AlphaBeta(Rule):
         a, b, wp, wn = self.alpha, self.beta, op.pos, op.neg
         w_z = op.derived("ab-signed-z", lambda: torch.cat([torch.cat([wp, wn], dim=1),
                                                            torch.cat([wn, wp], dim=1)]))
-        z = F.linear(torch.cat([X.clamp(min=0), X.clamp(max=0)], dim=-1), w_z)
-        den = stabilize(z, self.stabilizer).unflatten(-1, (2, -1))
+        X_pn = torch.cat([X.clamp(min=0), X.clamp(max=0)], dim=-1)
+        den = stabilize(F.linear(X_pn, w_z), self.stabilizer).unflatten(-1, (2, -1))
         w_t = op.derived(("ab-signed-t", a, b), lambda: torch.cat([
             torch.cat([a * wp, a * wn], dim=1), torch.cat([-b * wn, -b * wp], dim=1)]))
-        n = X.shape[-1]
-        return StepForm(den, w_t, lambda x, c: (x.clamp(min=0) * c[..., :n]
-                                                + x.clamp(max=0) * c[..., n:]))
+        return StepForm(den, w_t, inputs=X_pn)
 
 
 class ZPlus(AlphaBeta):
@@ -312,16 +325,18 @@ class Mixed(Rule):
         w_mix, w_box = op.derived(key, lambda: self._weights(op, X))
         z, box, w_d = self._dense_terms(op, X, key, w_mix, w_box, out=Z)
         n, F_ = self.n_bounded, X.shape[-1]
-        stacked = torch.cat([w_mix, box] if w_d is None else [w_mix, box, w_d], dim=-1)
+        den = stabilize(z, self.stabilizer).unsqueeze(2)
+        if w_d is not None:  # x w_mix, -1 w_box on the pixels, p- w_d on the states
+            inputs = torch.cat([X, X.new_full((*X.shape[:-1], n), -1.0),
+                                X[..., n:].clamp(max=0)], dim=-1)
+            return StepForm(den, torch.cat([w_mix, box, w_d], dim=-1), inputs=inputs)
 
         def combine(x: Tensor, c: Tensor) -> Tensor:
             out = x * c[..., :F_]
-            out[..., :n] -= c[..., F_:F_ + n]
-            if w_d is not None:
-                out[..., n:] += x[..., n:].clamp(max=0) * c[..., F_ + n:]
+            out[..., :n] -= c[..., F_:]
             return out
 
-        return StepForm(stabilize(z, self.stabilizer).unsqueeze(2), stacked, combine)
+        return StepForm(den, torch.cat([w_mix, box], dim=-1), combine)
 
     def _weights(self, op: LinearOp, x: Tensor) -> Tensor:
         w = op.weight
