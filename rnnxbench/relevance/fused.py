@@ -17,12 +17,13 @@ per step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from rnnxbench.relevance.functions import proportional_split, rule_relevance
-from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, StepForm, stabilize
+from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, stabilize
 
 Tensor = torch.Tensor
 
@@ -55,8 +56,8 @@ class LSTMDirection(torch.autograd.Function):
     divides by ``2 c + 2 eps sign(c)``, which gives exactly the same shares (scaling by two
     is exact). With the epsilon rule the denominators are the forward's pre-activations of
     ``g`` and the backward loop gives the relevance of ``h_{t-1}`` (feature-major) and of
-    ``x_t`` (sample-major, where the input lies) with one matmul each; other rules are
-    called per step.
+    ``x_t`` (sample-major, where the input lies) with one matmul each; other rules through
+    :func:`step_form`.
     """
 
     @staticmethod
@@ -135,8 +136,7 @@ class LSTMDirection(torch.autograd.Function):
                     R_xs[t].add_(spread.t())
                     R_h += spread
             else:
-                R_in = form(t, X[t], R_b.t()) if form else rule_relevance(
-                    rule, op, X[t], R_b.t(), 0.5 * gs[t].t())
+                R_in = form(t, X[t], R_b.t())
                 R_xs[t].copy_(R_in[:, :E])
                 R_h = R_in[:, E:].t()
             R_c = R_a
@@ -258,8 +258,7 @@ class GRUDirection(torch.autograd.Function):
                 if rule_h.bias_factor:
                     R_h += _bias_spread(rule_h, s, zs, bs[t], op_h)
             else:
-                R_h = R_h_direct + (form(t, h_rows[t], R_b.t()) if form else rule_relevance(
-                    rule_h, op_h, h_rows[t], R_b.t(), 0.5 * bs[t].t())).t()
+                R_h = R_h_direct + form(t, h_rows[t], R_b.t()).t()
         if not fast_x:  # the rule of W_in x + b_in over all steps at once
             R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a),
                                  _rows(0.5 * a2)).view(x.shape)
@@ -278,8 +277,9 @@ def _by_step(R_out: Tensor | None, n_steps: int) -> list[Tensor | None]:
     if R_out is None:
         return [None] * n_steps
     # per step: a sum over the strided view is ~6x faster than count_nonzero over all
-    nonzero = torch.stack([R_out[t].abs().sum() for t in range(n_steps)]).tolist()
-    return [R_out[t].t().contiguous() if nz else None for t, nz in enumerate(nonzero)]
+    steps = R_out.unbind(0)
+    nonzero = torch.stack([R.abs().sum() for R in steps]).tolist()
+    return [R.t().contiguous() if nz else None for R, nz in zip(steps, nonzero, strict=True)]
 
 
 def _rows(v: Tensor) -> Tensor:
@@ -326,24 +326,27 @@ class ReLURecurrence(torch.autograd.Function):
         R_u = xr.new_empty(T, N, F_)
         form_a = step_form(rule_a, op_a, xr, pre_a)
         form_b = step_form(rule_b, op_b, h[:T - 1], pre_b) if T > 1 else None
-        xrs, pas, hs, pbs = xr.unbind(0), pre_a.unbind(0), h.unbind(0), pre_b.unbind(0)
-        R_us = R_u.unbind(0)
+        xrs, hs, R_us = xr.unbind(0), h.unbind(0), R_u.unbind(0)
         for t in reversed(range(T)):
-            R_xr = form_a(t, xrs[t], R_h) if form_a else rule_relevance(
-                rule_a, op_a, xrs[t], R_h, pas[t])
+            R_xr = form_a(t, xrs[t], R_h)
             R_us[t].copy_(R_xr[:, :F_])
             if t > 0:
-                R_h = form_b(t - 1, hs[t - 1], R_xr[:, F_:]) if form_b else rule_relevance(
-                    rule_b, op_b, hs[t - 1], R_xr[:, F_:], pbs[t - 1])
+                R_h = form_b(t - 1, hs[t - 1], R_xr[:, F_:])
         return R_u.transpose(0, 1), R_xr[:, F_:], None, None
 
 
-def step_form(rule: Rule, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
-    """``rule``'s :class:`~rnnxbench.relevance.rules.StepForm` on ``op`` over all steps
-    (``X``: ``(T, N, F)`` inputs, ``Z``: ``(T, N, O)`` outputs), or None (a rule without
-    one, e.g. a plugin's, is called per step)."""
+def step_form(rule: Rule, op: LinearOp, X: Tensor, Z: Tensor
+              ) -> Callable[[int, Tensor, Tensor], Tensor]:
+    """``form(t, x_t, R_t)``: ``rule`` on ``op`` at step ``t`` (``X``: ``(T, N, F)``
+    inputs, ``Z``: ``(T, N, O)`` outputs) through its
+    :class:`~rnnxbench.relevance.rules.StepForm`, or, for a rule without one (e.g. a
+    plugin's), the rule called at that step."""
     make = getattr(rule, "step_form", None)
-    return make(op, X, Z) if callable(make) else None
+    form = make(op, X, Z) if callable(make) else None
+    if form is not None:
+        return form
+    outs = Z.unbind(0)
+    return lambda t, x, R: rule_relevance(rule, op, x, R, outs[t])
 
 
 def _linear(x: Tensor, op: LinearOp, out: Tensor) -> Tensor:

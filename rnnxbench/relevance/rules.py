@@ -43,22 +43,22 @@ class StepForm:
     weight: Tensor
     combine: Callable[[Tensor, Tensor], Tensor] | None = None
     inputs: Tensor | None = None
-    steps: tuple[Tensor, ...] = field(init=False, repr=False)  # den[t], made once
+    # per-step views, made once
+    dens: tuple[Tensor, ...] = field(init=False, repr=False)
+    step_inputs: tuple[Tensor, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.single = self.den.shape[2] == 1
-        self.steps = (self.den.squeeze(2) if self.single else self.den).unbind(0)
-        if self.inputs is not None:
-            n = self.inputs.shape[-1] // 2
-            self.halves = self.inputs.unbind(0), n
+        self.dens = (self.den.squeeze(2) if self.single else self.den).unbind(0)
+        self.step_inputs = () if self.inputs is None else self.inputs.unbind(0)
 
     def __call__(self, t: int, x: Tensor, R: Tensor) -> Tensor:
-        den = self.steps[t]
+        den = self.dens[t]
         s = R / den if self.single else (R.unsqueeze(1) / den).flatten(1)
         if self.combine is not None:
             return self.combine(x, s @ self.weight)
-        inputs, n = self.halves
-        p = inputs[t] * (s @ self.weight)
+        p = self.step_inputs[t] * (s @ self.weight)
+        n = p.shape[-1] // 2
         return p[:, :n] + p[:, n:]
 
 
@@ -182,9 +182,8 @@ class AlphaBeta(Rule):
             return StepForm(zp.add_(eps).unsqueeze(2), op.pos,
                             _times if a == 1 else lambda x, c: a * x * c)
         den = torch.stack([zp + eps, stabilize(op.without_bias(Z) - zp, eps)], dim=2)
-        weights = op.derived(("ab-weights", a, b), lambda: torch.stack([a * op.pos,
-                                                                         -b * op.neg]))
-        stacked = op.derived(("bwd", ("ab", a, b)), lambda: torch.cat(list(weights.unbind(0))))
+        stacked = op.derived(("ab-stacked", a, b), lambda: torch.cat([a * op.pos,
+                                                                      -b * op.neg]))
         return StepForm(den, stacked, _times)
 
     def _signed_form(self, op: LinearOp, X: Tensor) -> StepForm:
