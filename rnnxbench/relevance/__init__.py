@@ -7,7 +7,8 @@ come from :mod:`~rnnxbench.relevance.ops`),
 :mod:`~rnnxbench.relevance.fused` (a whole LSTM/GRU direction or ReLU recurrence as one
 function: one forward, one backward loop),
 :mod:`~rnnxbench.relevance.propagate` (the hooks, :func:`propagate`),
-:mod:`~rnnxbench.relevance.arithmetic` (arithmetic between modules) and
+:mod:`~rnnxbench.relevance.arithmetic` (arithmetic between modules),
+:mod:`~rnnxbench.relevance.scratch` (memory the backward loops reuse between calls) and
 :mod:`~rnnxbench.relevance.base` (:class:`Composite`, :class:`UnsupportedModel`).
 This package knows torch only; it never names a model class.
 

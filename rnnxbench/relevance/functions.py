@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from rnnxbench.relevance import scratch
 from rnnxbench.relevance.rules import LinearOp, Rule, stabilize
 
 Tensor = torch.Tensor
@@ -45,14 +46,17 @@ class LayerRelevance(torch.autograd.Function):
         out = out.detach()
         # rules that declare ``uses_output`` reuse the forward's output (saves a matmul)
         ctx.uses_output = getattr(rule, "uses_output", False)
-        if ctx.uses_output:  # a private copy: callers may modify outputs in place
-            ctx.save_for_backward(x, out.clone())
+        if ctx.uses_output:
+            # the module's own output: callers get (and may modify in place) the clone
+            # returned below; an in-place change of this one fails autograd's version check
+            ctx.save_for_backward(x, out)
         else:
             ctx.save_for_backward(x)
         ctx.rule, ctx.op = rule, op
         return out.clone()
 
     @staticmethod
+    @scratch.scoped
     def backward(ctx, R: Tensor):
         x, out = ctx.saved_tensors if ctx.uses_output else (*ctx.saved_tensors, None)
         return rule_relevance(ctx.rule, ctx.op, x, R, out), None, None, None

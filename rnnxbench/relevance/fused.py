@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from rnnxbench.relevance import scratch
 from rnnxbench.relevance.functions import proportional_split, rule_relevance
 from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, stabilize
 
@@ -99,6 +100,7 @@ class LSTMDirection(torch.autograd.Function):
         return outs, outs[steps[-1]].contiguous(), (0.5 * c).t().contiguous()
 
     @staticmethod
+    @scratch.scoped
     def backward(ctx: Any, R_out: Tensor | None, R_hT: Tensor | None, R_cT: Tensor | None
                  ) -> tuple[Any, ...]:
         x, hb, g2_pre, a2, b2, c2 = ctx.saved_tensors
@@ -116,18 +118,22 @@ class LSTMDirection(torch.autograd.Function):
             w_x, w_ht = 2 * op.weight[:, :E], (2 * op.weight[:, E:]).t().contiguous()
             s_g = c2.new_empty(H, N)
         else:  # [x_t | h_{t-1}] and g's pre-activation of every step, sample-major
-            X = torch.cat([x, hb[off:off + T, :H].transpose(1, 2)], dim=2)
+            X = torch.cat([x, hb[off:off + T, :H].transpose(1, 2)], dim=2,
+                          out=scratch.empty((T, N, E + H), x))
             form = step_form(rule, op, X, 0.5 * g2_pre.transpose(1, 2))
+        # the denominators of all steps at once (three operations, not three per step)
+        zcs = _stabilized(c2, 2 * eps).unbind(0)
+        zgs = _stabilized(g2_pre, 2 * rule.epsilon).unbind(0) if fast else None
         xs, hs, R_xs = x.unbind(0), hb[:, :H].unbind(0), R_x.unbind(0)
-        gs, as_, bs, cs = (v.unbind(0) for v in (g2_pre, a2, b2, c2))
+        gs, as_, bs = (v.unbind(0) for v in (g2_pre, a2, b2))
         for t in reversed(steps):
             if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
             R_c = R_c + R_h
-            R_a, R_b = proportional_split(as_[t], bs[t], stabilize(cs[t], 2 * eps), R_c,
-                                          eps, bf, dim=0, stabilized=True)
+            R_a, R_b = proportional_split(as_[t], bs[t], zcs[t], R_c, eps, bf, dim=0,
+                                          stabilized=True)
             if fast:
-                zs = stabilize(gs[t], 2 * rule.epsilon)
+                zs = zgs[t]
                 torch.div(R_b, zs, out=s_g)
                 torch.mm(s_g.t(), w_x, out=R_xs[t]).mul_(xs[t])
                 R_h = torch.mm(w_ht, s_g).mul_(hs[t + off])
@@ -214,6 +220,7 @@ class GRUDirection(torch.autograd.Function):
         return outs, outs[steps[-1]].contiguous()
 
     @staticmethod
+    @scratch.scoped
     def backward(ctx: Any, R_out: Tensor | None, R_hT: Tensor | None) -> tuple[Any, ...]:
         x, hb, a2, b2, rb2, n2, keep_n, keep_h = ctx.saved_tensors
         steps, off, eps, bf = ctx.steps, ctx.off, ctx.eps, ctx.bias_factor
@@ -234,17 +241,22 @@ class GRUDirection(torch.autograd.Function):
             R_a = torch.empty_like(a2)
         xs, hs = x.unbind(0), hb[:, :H].unbind(0)
         R_xs = R_x.unbind(0) if fast_x else R_a.unbind(0)
-        as_, bs, rbs, ns, kns, khs = (v.unbind(0) for v in (a2, b2, rb2, n2, keep_n, keep_h))
+        as_, bs, rbs, kns, khs = (v.unbind(0) for v in (a2, b2, rb2, keep_n, keep_h))
+        # the denominators of all steps at once (three operations, not three per step)
+        zhs = _stabilized(_outputs(hb, off, T, H).transpose(1, 2), eps).unbind(0)
+        zns = _stabilized(n2, 2 * eps).unbind(0)
+        zas = _stabilized(a2, 2 * rule_x.epsilon).unbind(0) if fast_x else None
+        zbs = _stabilized(b2, 2 * rule_h.epsilon).unbind(0) if fast else None
         for t in reversed(steps):
             h_prev = hs[t + off]
             if R_out_T[t] is not None:
                 R_h = R_h + R_out_T[t]
-            R_n, R_h_direct = proportional_split(kns[t], khs[t], hs[t + 1 - off], R_h, eps,
-                                                 bf, dim=0)
-            R_at, R_b = proportional_split(as_[t], rbs[t], stabilize(ns[t], 2 * eps), R_n,
-                                           eps, bf, dim=0, stabilized=True)
+            R_n, R_h_direct = proportional_split(kns[t], khs[t], zhs[t], R_h, eps, bf,
+                                                 dim=0, stabilized=True)
+            R_at, R_b = proportional_split(as_[t], rbs[t], zns[t], R_n, eps, bf, dim=0,
+                                           stabilized=True)
             if fast_x:
-                zs = stabilize(as_[t], 2 * rule_x.epsilon)
+                zs = zas[t]
                 s = R_at / zs
                 torch.mm(s.t(), w_x, out=R_xs[t]).mul_(xs[t])
                 if rule_x.bias_factor:
@@ -252,7 +264,7 @@ class GRUDirection(torch.autograd.Function):
             else:
                 R_xs[t].copy_(R_at)
             if fast:
-                zs = stabilize(bs[t], 2 * rule_h.epsilon)
+                zs = zbs[t]
                 s = R_b / zs
                 R_h = torch.addcmul(R_h_direct, h_prev, torch.mm(w_t, s))
                 if rule_h.bias_factor:
@@ -263,6 +275,11 @@ class GRUDirection(torch.autograd.Function):
             R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a),
                                  _rows(0.5 * a2)).view(x.shape)
         return R_x, R_h.t(), None, None, None, None, None, None
+
+
+def _stabilized(z: Tensor, eps: float) -> Tensor:
+    """``stabilize(z, eps)`` in a scratch buffer (the backward loops' denominators)."""
+    return stabilize(z, eps, out=scratch.empty(z.shape, z))
 
 
 def _outputs(hb: Tensor, off: int, T: int, H: int) -> Tensor:
@@ -318,6 +335,7 @@ class ReLURecurrence(torch.autograd.Function):
         return h[T - 1].clone()
 
     @staticmethod
+    @scratch.scoped
     def backward(ctx: Any, R_h: Tensor) -> tuple[Any, ...]:
         xr, pre_a, h, pre_b = ctx.saved_tensors
         (op_a, op_b), (rule_a, rule_b) = ctx.ops, ctx.rules

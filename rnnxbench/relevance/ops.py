@@ -6,6 +6,7 @@ weight or one derived from it, its transpose, and the bias as added.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +17,43 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def stabilize(z: Tensor, eps: float) -> Tensor:
+def stabilize(z: Tensor, eps: float, out: Tensor | None = None) -> Tensor:
     """``z + eps * sign(z)`` with ``sign(0) = sign(-0) = +1`` (``z + 0.0`` turns -0 into +0),
-    bit for bit ``where(z >= 0, z + eps, z - eps)`` in a third of its time."""
-    return z + torch.copysign(torch.tensor(eps, dtype=z.dtype, device=z.device), z + 0.0)
+    bit for bit ``where(z >= 0, z + eps, z - eps)`` in a third of its time, in one new
+    tensor or in ``out`` (a buffer of z's shape: on large denominators new memory costs
+    more than the arithmetic)."""
+    if z.requires_grad and torch.is_grad_enabled():  # differentiable: no out= arguments
+        return z + torch.copysign(_constant(eps, z.dtype, z.device), z + 0.0)
+    return _signed_eps(z, eps, torch.add(z, 0.0, out=out)).add_(z)
+
+
+def stabilize_(z: Tensor, eps: float) -> Tensor:
+    """:func:`stabilize` in place (the same bits), in slices of ``z``'s first axis that
+    share one small scratch buffer (it stays in cache; no new memory of ``z``'s size)."""
+    if z.dim() == 0 or not z.numel() or (z.requires_grad and torch.is_grad_enabled()):
+        return z.copy_(stabilize(z, eps))
+    per = max(1, _SCRATCH_ELEMENTS // max(1, z[0].numel()))
+    scratch = z.new_empty(min(per, z.shape[0]), *z.shape[1:])
+    for part in z.split(per):
+        buf = scratch[:part.shape[0]]
+        part.add_(_signed_eps(part, eps, torch.add(part, 0.0, out=buf)))
+    return z
+
+
+_SCRATCH_ELEMENTS = 1 << 17  # 512 KB of float32: a slice of a large denominator in L2
+
+
+def _signed_eps(z: Tensor, eps: float, z_plus_0: Tensor) -> Tensor:
+    """``eps * sign(z)`` written over ``z_plus_0`` (``z + 0.0``)."""
+    return torch.copysign(_constant(eps, z.dtype, z.device), z_plus_0, out=z_plus_0)
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(value: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A 0-dim tensor of ``value`` (made once: each ``torch.tensor`` is a copy to the
+    device); read only."""
+    with torch.inference_mode(False):  # usable with and without autograd later
+        return torch.tensor(value, dtype=dtype, device=device)
 
 
 @dataclass
@@ -91,13 +125,14 @@ class LinearOp:
             return a, b
         return self.transpose(s, x, w_a), self.transpose(s, x, w_b)
 
-    def without_bias(self, out: Tensor) -> Tensor:
-        """``op(x)`` recovered from the layer's output ``op(x) + bias``."""
+    def without_bias(self, out: Tensor, into: Tensor | None = None) -> Tensor:
+        """``op(x)`` recovered from the layer's output ``op(x) + bias`` (``into``: a buffer
+        of ``out``'s shape to write it into)."""
         if self.bias is None:
-            return out
+            return out if into is None else into.copy_(out)
         shape = [1] * out.dim()
         shape[self.channel_dim] = -1
-        return out - self.bias.view(shape)
+        return torch.sub(out, self.bias.view(shape), out=into)
 
     def z(self, x: Tensor) -> Tensor:
         """The layer's pre-activation, bias included."""
@@ -127,6 +162,13 @@ class LinearOp:
             return self.fan_in()
         ones = self.derived("ones", lambda: torch.ones_like(self.weight))
         return self.on_ones(x, ones, "n_inputs").clamp(min=1)
+
+
+def dense_into(x: Tensor, w: Tensor, out: Tensor) -> Tensor:
+    """``F.linear(x, w)`` (no bias, any leading shape) written into ``out``: the same
+    2-D matmul."""
+    torch.mm(x.reshape(-1, x.shape[-1]), w.t(), out=out.view(-1, w.shape[0]))
+    return out
 
 
 def _rows_mm(s: Tensor, w: Tensor) -> Tensor:

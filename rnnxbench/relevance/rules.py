@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from rnnxbench.relevance.ops import LinearOp, linear_op, stabilize
+from rnnxbench.relevance import scratch
+from rnnxbench.relevance.ops import LinearOp, dense_into, linear_op, stabilize, stabilize_
 
 __all__ = ["AlphaBeta", "Epsilon", "LinearOp", "Mixed", "Proportional", "Rule", "StepForm",
            "WSquare", "ZBox", "ZPlus", "linear_op", "stabilize"]
@@ -108,7 +109,7 @@ class Epsilon(Rule):
         else:
             z = out
             wx = op.without_bias(out) if self.bias_factor else None
-        zs = stabilize(z, self.epsilon)
+        zs = stabilize(z, self.epsilon, out=scratch.empty(z.shape, z))
         s = R / zs
         out = x * op.transpose(s, x)
         if self.bias_factor:
@@ -122,7 +123,8 @@ class Epsilon(Rule):
     def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
         if self.bias_factor or not op.dense:
             return None
-        return StepForm(stabilize(Z, self.epsilon).unsqueeze(2), op.weight, _times)
+        den = stabilize(Z, self.epsilon, out=scratch.empty(Z.shape, Z))
+        return StepForm(den.unsqueeze(2), op.weight, _times)
 
 
 class AlphaBeta(Rule):
@@ -177,11 +179,15 @@ class AlphaBeta(Rule):
         if X.numel() and bool(X.amin() < 0):
             return self._signed_form(op, X)
         a, b, eps = self.alpha, self.beta, self.stabilizer
-        zp = op(X, op.pos)
+        zp = dense_into(X, op.pos, scratch.empty((*X.shape[:-1], op.weight.shape[0]), X))
         if not b:
             return StepForm(zp.add_(eps).unsqueeze(2), op.pos,
                             _times if a == 1 else lambda x, c: a * x * c)
-        den = torch.stack([zp + eps, stabilize(op.without_bias(Z) - zp, eps)], dim=2)
+        # [zp + eps, stabilize(Z - bias - zp)] written in place (new memory is slow)
+        den = scratch.empty((*zp.shape[:-1], 2, zp.shape[-1]), zp)
+        zn = op.without_bias(Z, into=den[..., 1, :]).sub_(zp)
+        torch.add(zp, eps, out=den[..., 0, :])
+        stabilize_(zn, eps)
         stacked = op.derived(("ab-stacked", a, b), lambda: torch.cat([a * op.pos,
                                                                       -b * op.neg]))
         return StepForm(den, stacked, _times)
@@ -192,8 +198,12 @@ class AlphaBeta(Rule):
         a, b, wp, wn = self.alpha, self.beta, op.pos, op.neg
         w_z = op.derived("ab-signed-z", lambda: torch.cat([torch.cat([wp, wn], dim=1),
                                                            torch.cat([wn, wp], dim=1)]))
-        X_pn = torch.cat([X.clamp(min=0), X.clamp(max=0)], dim=-1)
-        den = stabilize(F.linear(X_pn, w_z), self.stabilizer).unflatten(-1, (2, -1))
+        F_ = X.shape[-1]
+        X_pn = scratch.empty((*X.shape[:-1], 2 * F_), X)
+        torch.clamp(X, min=0, out=X_pn[..., :F_])
+        torch.clamp(X, max=0, out=X_pn[..., F_:])
+        z = dense_into(X_pn, w_z, scratch.empty((*X.shape[:-1], w_z.shape[0]), X))
+        den = stabilize_(z, self.stabilizer).unflatten(-1, (2, -1))
         w_t = op.derived(("ab-signed-t", a, b), lambda: torch.cat([
             torch.cat([a * wp, a * wn], dim=1), torch.cat([-b * wn, -b * wp], dim=1)]))
         return StepForm(den, w_t, inputs=X_pn)
@@ -223,9 +233,11 @@ class ZBox(Rule):
         # l w+ + h w- folded into one weight: its op on ones is the constant root term
         w_box = op.derived(("box", self.low, self.high),
                            lambda: self.low * op.pos + self.high * op.neg)
-        wx = op(x) if out is None else op.without_bias(out)
-        z = wx - op.on_ones(x, w_box, ("box", self.low, self.high))
-        s = R / stabilize(z, self.stabilizer)
+        # z and s in one buffer of their own (scratch: new memory costs more than this)
+        z = op(x) if out is None else op.without_bias(out, into=scratch.empty(out.shape, out))
+        z.sub_(op.on_ones(x, w_box, ("box", self.low, self.high)))
+        zs = stabilize_(z, self.stabilizer)
+        s = R / zs if zs.requires_grad else torch.div(R, zs, out=zs)
         c, c_box = op.transpose_pair(s, x, op.weight, w_box, ("zbox", self.low, self.high))
         return x * c - c_box
 
@@ -234,10 +246,12 @@ class ZBox(Rule):
             return None
         key = ("box", self.low, self.high)
         w_box = op.derived(key, lambda: self.low * op.pos + self.high * op.neg)
-        z = op.without_bias(Z) - op.on_ones(_rows_of(X), w_box, key)
+        z = op.without_bias(Z, into=scratch.empty(Z.shape, Z)).sub_(
+            op.on_ones(_rows_of(X), w_box, key))
         n = X.shape[-1]
-        stacked = torch.cat([op.weight, w_box], dim=-1)
-        return StepForm(stabilize(z, self.stabilizer).unsqueeze(2), stacked,
+        stacked = op.derived(("box-stacked", *key),
+                             lambda: torch.cat([op.weight, w_box], dim=-1))
+        return StepForm(stabilize_(z, self.stabilizer).unsqueeze(2), stacked,
                         lambda x, c: x * c[..., :n] - c[..., n:])
 
 
@@ -303,19 +317,20 @@ class Mixed(Rule):
         n = self.n_bounded
         box = op.derived(("mixed-box-pixels", *key), lambda: w_box[:, :n].contiguous())
         if out is None:
-            wx = op(x, w_mix)
-        else:
+            z = op(x, w_mix)
+        else:  # in place: new memory costs more than the arithmetic on large inputs
             w_st = op.derived(("mixed-states-extra", *key),
                               lambda: (w_mix - op.weight)[:, n:].contiguous())
-            wx = op.without_bias(out) + F.linear(x[..., n:], w_st)
-        z = wx - op.on_ones(_rows_of(x), w_box, key)
-        p_neg = x[..., n:].clamp(max=0)
-        if not bool(p_neg.any()):
+            states_w = dense_into(x[..., n:], w_st, scratch.empty(out.shape, out))
+            z = op.without_bias(out, into=scratch.empty(out.shape, out)).add_(states_w)
+        z.sub_(op.on_ones(_rows_of(x), w_box, key))
+        states = x[..., n:]
+        if not states.numel() or bool(states.amin() >= 0):  # (NaN: as negative)
             return z, box, None
         # x_rest w_mix + p- w_neg = x w_mix + p- (w_neg - w_mix) on the states
         w_d = op.derived(("mixed-neg-states", *key), lambda: (
             self.alpha * op.neg - self.beta * op.pos)[:, n:] - w_mix[:, n:])
-        return z + F.linear(p_neg, w_d), box, w_d
+        return z.add_(F.linear(states.clamp(max=0), w_d)), box, w_d
 
     def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
         if not op.dense:
@@ -324,18 +339,23 @@ class Mixed(Rule):
         w_mix, w_box = op.derived(key, lambda: self._weights(op, X))
         z, box, w_d = self._dense_terms(op, X, key, w_mix, w_box, out=Z)
         n, F_ = self.n_bounded, X.shape[-1]
-        den = stabilize(z, self.stabilizer).unsqueeze(2)
+        den = stabilize_(z, self.stabilizer).unsqueeze(2)  # z is the form's own
         if w_d is not None:  # x w_mix, -1 w_box on the pixels, p- w_d on the states
-            inputs = torch.cat([X, X.new_full((*X.shape[:-1], n), -1.0),
-                                X[..., n:].clamp(max=0)], dim=-1)
-            return StepForm(den, torch.cat([w_mix, box, w_d], dim=-1), inputs=inputs)
+            inputs = scratch.empty((*X.shape[:-1], 2 * F_), X)  # [x | -1 | p-]
+            inputs[..., :F_].copy_(X)
+            inputs[..., F_:F_ + n].fill_(-1.0)
+            torch.clamp(X[..., n:], max=0, out=inputs[..., F_ + n:])
+            weight = op.derived(("mixed-signed-stacked", *key),
+                                lambda: torch.cat([w_mix, box, w_d], dim=-1))
+            return StepForm(den, weight, inputs=inputs)
 
         def combine(x: Tensor, c: Tensor) -> Tensor:
             out = x * c[..., :F_]
             out[..., :n] -= c[..., F_:]
             return out
 
-        return StepForm(den, torch.cat([w_mix, box], dim=-1), combine)
+        weight = op.derived(("mixed-stacked", *key), lambda: torch.cat([w_mix, box], dim=-1))
+        return StepForm(den, weight, combine)
 
     def _weights(self, op: LinearOp, x: Tensor) -> Tensor:
         w = op.weight

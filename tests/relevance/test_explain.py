@@ -519,3 +519,21 @@ def test_explain_function_and_its_module_are_both_reachable():
 
     assert rnnxbench.explain is explaining.explain
     assert callable(rnnxbench.explain) and explaining.__name__ == "rnnxbench.explaining"
+
+
+@pytest.mark.parametrize("method", ["lrp", "lrp_eps", "dtd"])
+def test_an_in_place_activation_after_a_layer_leaves_its_relevance_as_it_was(method):
+    """The rules that reuse a layer's output read the module's own output; the model gets
+    a copy, so nn.ReLU(inplace=True) on it changes nothing (and raises nothing)."""
+    def model(inplace):
+        torch.manual_seed(3)
+        return nn.Sequential(nn.Linear(5, 7), nn.ReLU(inplace=inplace), nn.Linear(7, 4),
+                             nn.ReLU(inplace=inplace), nn.Linear(4, 2)).double().eval()
+
+    x = torch.rand(6, 5, dtype=F64)
+    target = torch.tensor([0, 1, 0, 1, 1, 0])
+    kw = {"epsilon": 1e-3} if method == "lrp_eps" else {}
+    got = rnnxbench.explain(model(True), x, target, method=method, **kw)
+    want = rnnxbench.explain(model(False), x, target, method=method, **kw)
+    assert got.abs().sum() > 0
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
