@@ -18,7 +18,7 @@ Tensor = torch.Tensor
 def rule_relevance(rule: Rule, op: LinearOp, x: Tensor, R: Tensor, out: Tensor | None
                    ) -> Tensor:
     """``rule`` on ``op`` at input ``x`` (``out``: the layer's output, for rules that
-    declare ``uses_output``)."""
+    declare ``uses_output``; read only: it is the module's own output, not a copy)."""
     return rule(op, x, R, out=out) if getattr(rule, "uses_output", False) else rule(op, x, R)
 
 

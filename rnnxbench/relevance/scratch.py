@@ -6,7 +6,8 @@ every call (glibc hands large freed blocks back to the system; on a virtual mach
 is ~3 us per 4 KB page, more than the arithmetic), so the forms take it from a pool:
 inside :func:`scope`, :func:`empty` gives a buffer that returns to the pool when the scope
 ends. A scratch buffer must not outlive its scope (nothing returned or saved aliases it).
-Outside a scope, :func:`empty` is ``torch.empty``. The pool is per thread and keeps at most
+Outside a scope, and for memory other than the CPU's (CUDA has torch's caching allocator),
+:func:`empty` is ``torch.empty``. The pool is per thread and keeps at most
 :data:`LIMIT_BYTES`; :func:`release` empties it.
 """
 
@@ -43,7 +44,7 @@ def scope() -> Iterator[None]:
         yield
     finally:
         taken = state.scopes.pop()
-        kept = sum(t.nbytes for ts in state.free.values() for t in ts)
+        kept = pooled_bytes()
         for key, buf in taken:
             if kept + buf.nbytes <= LIMIT_BYTES:
                 state.free.setdefault(key, []).append(buf)
@@ -63,13 +64,18 @@ def empty(shape: Sequence[int], like: Tensor) -> Tensor:
     """An uninitialised buffer of ``shape`` with ``like``'s dtype and device: from the
     pool inside a :func:`scope`, else new."""
     state = _state()
-    if not state.scopes:
+    if not state.scopes or like.device.type != "cpu":
         return torch.empty(tuple(shape), dtype=like.dtype, device=like.device)
     key = (tuple(shape), like.dtype, like.device)
     free = state.free.get(key)
     buf = free.pop() if free else torch.empty(key[0], dtype=like.dtype, device=like.device)
     state.scopes[-1].append((key, buf))
     return buf
+
+
+def pooled_bytes() -> int:
+    """How much memory this thread's pool keeps between calls."""
+    return sum(t.nbytes for ts in _state().free.values() for t in ts)
 
 
 def release() -> None:

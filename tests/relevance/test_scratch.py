@@ -65,9 +65,12 @@ def test_the_pool_keeps_no_more_than_its_limit(monkeypatch):
     with scratch.scope():
         small = scratch.empty((10,), like)  # 40 bytes: kept
         big = scratch.empty((50,), like)  # 200 bytes: over the limit, dropped
+    assert scratch.pooled_bytes() == 40
     with scratch.scope():
         assert scratch.empty((10,), like).data_ptr() == small.data_ptr()
         assert scratch.empty((50,), like).data_ptr() != big.data_ptr()
+    scratch.release()
+    assert scratch.pooled_bytes() == 0
 
 
 def test_each_thread_has_its_own_pool():
@@ -125,3 +128,11 @@ def test_stabilize_in_place_stays_differentiable():
     out.sum().backward()
     assert out.tolist() == [-1.5, 0.5, 2.5]
     assert z.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_only_cpu_memory_is_pooled():
+    like = torch.zeros(1, device="meta")  # stands for any non-CPU device
+    with scratch.scope():
+        buf = scratch.empty((4,), like)
+    assert buf.device.type == "meta"
+    assert scratch.pooled_bytes() == 0  # nothing kept
