@@ -24,7 +24,8 @@ import torch
 
 from rnnxbench.relevance import scratch
 from rnnxbench.relevance.functions import proportional_split, rule_relevance
-from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule, stabilize
+from rnnxbench.relevance.ops import stabilize_scratch
+from rnnxbench.relevance.rules import Epsilon, LinearOp, Rule
 
 Tensor = torch.Tensor
 
@@ -122,8 +123,8 @@ class LSTMDirection(torch.autograd.Function):
                           out=scratch.empty((T, N, E + H), x))
             form = step_form(rule, op, X, 0.5 * g2_pre.transpose(1, 2))
         # the denominators of all steps at once (three operations, not three per step)
-        zcs = _stabilized(c2, 2 * eps).unbind(0)
-        zgs = _stabilized(g2_pre, 2 * rule.epsilon).unbind(0) if fast else None
+        zcs = stabilize_scratch(c2, 2 * eps).unbind(0)
+        zgs = stabilize_scratch(g2_pre, 2 * rule.epsilon).unbind(0) if fast else None
         xs, hs, R_xs = x.unbind(0), hb[:, :H].unbind(0), R_x.unbind(0)
         gs, as_, bs = (v.unbind(0) for v in (g2_pre, a2, b2))
         for t in reversed(steps):
@@ -243,10 +244,10 @@ class GRUDirection(torch.autograd.Function):
         R_xs = R_x.unbind(0) if fast_x else R_a.unbind(0)
         as_, bs, rbs, kns, khs = (v.unbind(0) for v in (a2, b2, rb2, keep_n, keep_h))
         # the denominators of all steps at once (three operations, not three per step)
-        zhs = _stabilized(_outputs(hb, off, T, H).transpose(1, 2), eps).unbind(0)
-        zns = _stabilized(n2, 2 * eps).unbind(0)
-        zas = _stabilized(a2, 2 * rule_x.epsilon).unbind(0) if fast_x else None
-        zbs = _stabilized(b2, 2 * rule_h.epsilon).unbind(0) if fast else None
+        zhs = stabilize_scratch(_outputs(hb, off, T, H).transpose(1, 2), eps).unbind(0)
+        zns = stabilize_scratch(n2, 2 * eps).unbind(0)
+        zas = stabilize_scratch(a2, 2 * rule_x.epsilon).unbind(0) if fast_x else None
+        zbs = stabilize_scratch(b2, 2 * rule_h.epsilon).unbind(0) if fast else None
         for t in reversed(steps):
             h_prev = hs[t + off]
             if R_out_T[t] is not None:
@@ -275,11 +276,6 @@ class GRUDirection(torch.autograd.Function):
             R_x = rule_relevance(rule_x, op_x, x.reshape(T * N, -1), _rows(R_a),
                                  _rows(0.5 * a2)).view(x.shape)
         return R_x, R_h.t(), None, None, None, None, None, None
-
-
-def _stabilized(z: Tensor, eps: float) -> Tensor:
-    """``stabilize(z, eps)`` in a scratch buffer (the backward loops' denominators)."""
-    return stabilize(z, eps, out=scratch.empty(z.shape, z))
 
 
 def _outputs(hb: Tensor, off: int, T: int, H: int) -> Tensor:

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from rnnxbench.relevance import scratch
+
 Tensor = torch.Tensor
 
 
@@ -27,15 +29,21 @@ def stabilize(z: Tensor, eps: float, out: Tensor | None = None) -> Tensor:
     return _signed_eps(z, eps, torch.add(z, 0.0, out=out)).add_(z)
 
 
+def stabilize_scratch(z: Tensor, eps: float) -> Tensor:
+    """:func:`stabilize` into a :mod:`~rnnxbench.relevance.scratch` buffer (a denominator
+    used within one backward pass)."""
+    return stabilize(z, eps, out=scratch.empty(z.shape, z))
+
+
 def stabilize_(z: Tensor, eps: float) -> Tensor:
     """:func:`stabilize` in place (the same bits), in slices of ``z``'s first axis that
     share one small scratch buffer (it stays in cache; no new memory of ``z``'s size)."""
     if z.dim() == 0 or not z.numel() or (z.requires_grad and torch.is_grad_enabled()):
         return z.copy_(stabilize(z, eps))
     per = max(1, _SCRATCH_ELEMENTS // max(1, z[0].numel()))
-    scratch = z.new_empty(min(per, z.shape[0]), *z.shape[1:])
+    slice_buf = scratch.empty((min(per, z.shape[0]), *z.shape[1:]), z)
     for part in z.split(per):
-        buf = scratch[:part.shape[0]]
+        buf = slice_buf[:part.shape[0]]
         part.add_(_signed_eps(part, eps, torch.add(part, 0.0, out=buf)))
     return z
 

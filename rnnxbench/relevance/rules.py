@@ -16,7 +16,14 @@ import torch
 import torch.nn.functional as F
 
 from rnnxbench.relevance import scratch
-from rnnxbench.relevance.ops import LinearOp, dense_into, linear_op, stabilize, stabilize_
+from rnnxbench.relevance.ops import (
+    LinearOp,
+    dense_into,
+    linear_op,
+    stabilize,
+    stabilize_,
+    stabilize_scratch,
+)
 
 __all__ = ["AlphaBeta", "Epsilon", "LinearOp", "Mixed", "Proportional", "Rule", "StepForm",
            "WSquare", "ZBox", "ZPlus", "linear_op", "stabilize"]
@@ -109,7 +116,7 @@ class Epsilon(Rule):
         else:
             z = out
             wx = op.without_bias(out) if self.bias_factor else None
-        zs = stabilize(z, self.epsilon, out=scratch.empty(z.shape, z))
+        zs = stabilize_scratch(z, self.epsilon)
         s = R / zs
         out = x * op.transpose(s, x)
         if self.bias_factor:
@@ -123,8 +130,7 @@ class Epsilon(Rule):
     def step_form(self, op: LinearOp, X: Tensor, Z: Tensor) -> StepForm | None:
         if self.bias_factor or not op.dense:
             return None
-        den = stabilize(Z, self.epsilon, out=scratch.empty(Z.shape, Z))
-        return StepForm(den.unsqueeze(2), op.weight, _times)
+        return StepForm(stabilize_scratch(Z, self.epsilon).unsqueeze(2), op.weight, _times)
 
 
 class AlphaBeta(Rule):
